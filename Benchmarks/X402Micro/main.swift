@@ -1,0 +1,145 @@
+// Release-mode micro-benchmarks of the decision hot path. Run: `make bench-micro`
+// (`swift run -c release x402-micro [--json FILE]`). Figures are per operation, median of 7 runs.
+#if canImport(Glibc)
+import Glibc
+#endif
+import X402
+
+func nanoseconds() -> UInt64 {
+    var spec = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &spec)
+    return UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec)
+}
+
+/// Keeps results alive so the optimiser cannot drop the work.
+nonisolated(unsafe) var sink: Int = 0
+
+struct Row {
+    var name: String
+    var nanosPerOp: Double
+}
+
+func measure(_ name: String, iterations: Int, _ body: () -> Int) -> Row {
+    for _ in 0..<max(1, iterations / 10) { sink &+= body() }  // warm-up
+    var runs: [Double] = []
+    for _ in 0..<7 {
+        let start = nanoseconds()
+        for _ in 0..<iterations { sink &+= body() }
+        runs.append(Double(nanoseconds() - start) / Double(iterations))
+    }
+    runs.sort()
+    return Row(name: name, nanosPerOp: runs[runs.count / 2])
+}
+
+// A route and a payment signed here, exactly as a client would sign it.
+let payerKey = Hex.decode("0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318", byteCount: 32)!
+let payer = Hex.encode(Secp256k1.address(privateKey: payerKey)!)
+let payTo = "0x209693Bc6afc0C5328bA36FaF03C514EF312287C"
+let network = KnownNetwork.find("base-sepolia")!
+let option = try! PaymentOption(
+    network: network.network, token: network.usdc, payTo: payTo, amount: "10000", maxTimeoutSeconds: 60)
+let route = RouteRequirements(name: "bench", description: "bench", mimeType: "application/json", options: [option])
+let now: Int64 = 1_767_225_600
+let nonce = Keccak256.hash(Array("bench-nonce".utf8))
+let structHash = EIP712.transferWithAuthorizationHash(
+    from: Hex.decode(payer, byteCount: 20)!, to: Hex.decode(payTo, byteCount: 20)!, value: Amount.uint256("10000")!,
+    validAfter: Amount.uint256(UInt64(now - 600)), validBefore: Amount.uint256(UInt64(now + 60)), nonce: nonce)
+let digest = EIP712.digest(domainSeparator: option.domainSeparator, structHash: structHash)
+let signature = Secp256k1.sign(digest: digest, privateKey: payerKey)!
+
+var json = JSONWriter()
+json.beginObject()
+json.field("x402Version", 2)
+json.key("resource")
+json.beginObject()
+json.field("url", "https://api.example.com/weather")
+json.field("description", "bench")
+json.field("mimeType", "application/json")
+json.endObject()
+json.key("accepted")
+json.beginObject()
+json.field("scheme", "exact")
+json.field("network", option.network.caip2)
+json.field("amount", "10000")
+json.field("asset", option.token.address)
+json.field("payTo", payTo)
+json.field("maxTimeoutSeconds", 60)
+json.key("extra")
+json.beginObject()
+json.field("name", option.token.eip712Name)
+json.field("version", "2")
+json.endObject()
+json.endObject()
+json.key("payload")
+json.beginObject()
+json.field("signature", Hex.encode(signature))
+json.key("authorization")
+json.beginObject()
+json.field("from", payer)
+json.field("to", payTo)
+json.field("value", "10000")
+json.field("validAfter", String(now - 600))
+json.field("validBefore", String(now + 60))
+json.field("nonce", Hex.encode(nonce))
+json.endObject()
+json.endObject()
+json.endObject()
+let header = Base64.encode(json.bytes)
+let presented = PresentedPayment(v2Header: header)
+let verifier = PaymentVerifier()
+guard case .success = verifier.verify(presented, route: route, now: now) else {
+    fatalError("the benchmark payment does not verify")
+}
+
+let input32 = [UInt8](repeating: 0xAB, count: 32)
+let rows = [
+    measure("keccak256 (32 B)", iterations: 200_000) { Keccak256.hash(input32)[0].hashValue },
+    measure("eip712 digest (struct + final hash)", iterations: 100_000) {
+        let hash = EIP712.transferWithAuthorizationHash(
+            from: Hex.decode(payer, byteCount: 20)!, to: option.payToBytes, value: option.amountBytes,
+            validAfter: Amount.uint256(UInt64(now - 600)), validBefore: Amount.uint256(UInt64(now + 60)), nonce: nonce)
+        return Int(EIP712.digest(domainSeparator: option.domainSeparator, structHash: hash)[0])
+    },
+    measure("secp256k1 recovery", iterations: 5_000) {
+        guard case .success(let address) = Secp256k1.recoverAddress(digest: digest, signature: signature) else { return 0 }
+        return Int(address[0])
+    },
+    measure("decode PAYMENT-SIGNATURE (\(header.utf8.count) B)", iterations: 50_000) {
+        guard case .success(let payload) = PaymentPayload.decode(header: header, expectedVersion: 2) else { return 0 }
+        return payload.version
+    },
+    measure("challenge (v2 header + v1 body)", iterations: 50_000) {
+        route.challenge(resourceURL: "https://api.example.com/weather", error: "payment required").v1Body.utf8.count
+    },
+    measure("full verification (decode + checks + recovery)", iterations: 5_000) {
+        guard case .success(let payment) = verifier.verify(presented, route: route, now: now) else { return 0 }
+        return payment.version
+    },
+]
+
+print("| operation | ns/op | µs/op | ops/s (1 core) |")
+print("|---|---:|---:|---:|")
+for row in rows {
+    let micros = row.nanosPerOp / 1000
+    let perSecond = 1_000_000_000 / row.nanosPerOp
+    print("| \(row.name) | \(Int(row.nanosPerOp)) | \((micros * 100).rounded() / 100) | \(Int(perSecond)) |")
+}
+
+let arguments = CommandLine.arguments
+if let index = arguments.firstIndex(of: "--json"), index + 1 < arguments.count {
+    var out = JSONWriter()
+    out.beginArray()
+    for row in rows {
+        out.beginObject()
+        out.field("name", row.name)
+        out.field("ns_per_op", Int(row.nanosPerOp))
+        out.endObject()
+    }
+    out.endArray()
+    let path = arguments[index + 1]
+    if let file = fopen(path, "w") {
+        fputs(out.string + "\n", file)
+        fclose(file)
+    }
+}
+if sink == 42 { print("") }

@@ -1,0 +1,40 @@
+# x402-nginx — the two commands in the README are `make demo` and `make test`.
+SWIFT ?= swift
+
+.PHONY: all deps build release test demo demo-stop vectors bench-micro check-config clean
+
+all: build
+
+deps:
+	@deploy/dev/install-deps.sh
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release --product x402-sidecar
+
+## Every test layer against real Redis (and, as they land, PostgreSQL, nginx and the devnet).
+test: deps
+	deploy/dev/run-tests.sh
+
+## Starts the sidecar on the embedded store and pays it with the official x402 Python client.
+demo: deps
+	deploy/demo/demo.sh
+
+demo-stop:
+	deploy/demo/demo.sh stop
+
+## Regenerates the signed test vectors with the official x402 SDK (deterministic output).
+vectors: deps
+	.venv/bin/python Tests/Vectors/generate.py
+
+## Release-mode micro-benchmarks: Keccak, EIP-712, recovery, header decoding, full verification.
+bench-micro: deps
+	$(SWIFT) run -c release x402-micro
+
+check-config: build
+	$(SWIFT) run x402-sidecar check-config --config config/x402.example.yaml
+
+clean:
+	rm -rf .build .run

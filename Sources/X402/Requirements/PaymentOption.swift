@@ -1,0 +1,119 @@
+/// One way to pay for a route: the `exact` scheme on one network, one token, one price.
+/// Everything a request is checked against comes from here — never from the client's echo.
+public struct PaymentOption: Sendable, Equatable {
+    public let scheme: String
+    public let network: Network
+    public let token: TokenInfo
+    /// Recipient as configured (any case).
+    public let payTo: String
+    /// Price in atomic units, canonical decimal string.
+    public let amount: String
+    public let maxTimeoutSeconds: Int
+
+    // Precomputed for the hot path.
+    public let payToBytes: [UInt8]
+    public let assetBytes: [UInt8]
+    public let amountBytes: [UInt8]
+    public let domainSeparator: [UInt8]
+
+    public enum InvalidOption: Error, Equatable {
+        case badPayTo, badAsset, badAmount
+    }
+
+    public init(network: Network, token: TokenInfo, payTo: String, amount: String, maxTimeoutSeconds: Int) throws(
+        InvalidOption
+    ) {
+        guard let payToBytes = Hex.decode(payTo, byteCount: 20) else { throw .badPayTo }
+        guard let assetBytes = Hex.decode(token.address, byteCount: 20) else { throw .badAsset }
+        guard Amount.isCanonical(amount), amount != "0", let amountBytes = Amount.uint256(amount) else {
+            throw .badAmount
+        }
+        self.scheme = "exact"
+        self.network = network
+        self.token = token
+        self.payTo = payTo
+        self.amount = amount
+        self.maxTimeoutSeconds = maxTimeoutSeconds
+        self.payToBytes = payToBytes
+        self.assetBytes = assetBytes
+        self.amountBytes = amountBytes
+        self.domainSeparator = EIP712.domainSeparator(
+            name: token.eip712Name, version: token.eip712Version, chainId: network.chainId,
+            verifyingContract: assetBytes)
+    }
+
+    /// The v2 `accepts` entry.
+    func writeV2(_ json: inout JSONWriter) {
+        json.beginObject()
+        json.field("scheme", scheme)
+        json.field("network", network.caip2)
+        json.field("amount", amount)
+        json.field("asset", token.address)
+        json.field("payTo", payTo)
+        json.field("maxTimeoutSeconds", maxTimeoutSeconds)
+        writeExtra(&json)
+        json.endObject()
+    }
+
+    /// The v1 `accepts` entry (v1 field names; resource fields live inside each requirement).
+    func writeV1(_ json: inout JSONWriter, v1Network: String, resource: ResourceInfo) {
+        json.beginObject()
+        json.field("scheme", scheme)
+        json.field("network", v1Network)
+        json.field("maxAmountRequired", amount)
+        json.field("resource", resource.url)
+        json.field("description", resource.description)
+        json.field("mimeType", resource.mimeType)
+        json.field("payTo", payTo)
+        json.field("maxTimeoutSeconds", maxTimeoutSeconds)
+        json.field("asset", token.address)
+        json.key("outputSchema")
+        json.null()
+        writeExtra(&json)
+        json.endObject()
+    }
+
+    private func writeExtra(_ json: inout JSONWriter) {
+        json.key("extra")
+        json.beginObject()
+        json.field("name", token.eip712Name)
+        json.field("version", token.eip712Version)
+        json.endObject()
+    }
+}
+
+/// The `resource` object of a v2 challenge (and the matching v1 requirement fields).
+public struct ResourceInfo: Sendable, Equatable {
+    public var url: String
+    public var description: String
+    public var mimeType: String
+
+    public init(url: String, description: String, mimeType: String) {
+        self.url = url
+        self.description = description
+        self.mimeType = mimeType
+    }
+}
+
+/// What a route asks for: its description and every accepted way to pay.
+public struct RouteRequirements: Sendable, Equatable {
+    public var name: String
+    public var description: String
+    public var mimeType: String
+    public var options: [PaymentOption]
+
+    public init(name: String, description: String, mimeType: String, options: [PaymentOption]) {
+        self.name = name
+        self.description = description
+        self.mimeType = mimeType
+        self.options = options
+    }
+
+    func option(v2Network network: String) -> PaymentOption? {
+        options.first { $0.network.caip2 == network }
+    }
+
+    func option(v1Network network: String) -> PaymentOption? {
+        options.first { $0.network.v1Name == network }
+    }
+}

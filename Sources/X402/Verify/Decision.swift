@@ -1,0 +1,26 @@
+/// What the sidecar answers for one request, decided without I/O by protocol code and the stores'
+/// answers. Exactly one file (`DecisionResponse.swift` in the sidecar) turns it into HTTP.
+public enum Decision: Sendable, Equatable {
+    /// Paid: the payment verified and its authorization is reserved for this request.
+    case allow(Grant)
+    /// Payment needed: none was presented (`failure == nil`) or the one presented was refused.
+    case paymentRequired(Challenge, failure: PaymentFailure?)
+    /// Refused outright (rate limits, policy), with the status the client should see.
+    case refused(status: Int, retryAfter: Int?, reason: String)
+    /// The payment path is down. Fail closed: nothing is served.
+    case unavailable(reason: String, retryAfter: Int)
+    /// The auth request itself is wrong (e.g. an unknown route name): an operator error.
+    case misconfigured(reason: String)
+}
+
+/// A paid request's permission, with what the backend is told about it.
+public struct Grant: Sendable, Equatable {
+    public var payment: VerifiedPayment
+    /// Our id for this payment; it also owns the nonce reservation.
+    public var paymentId: String
+
+    public init(payment: VerifiedPayment, paymentId: String) {
+        self.payment = payment
+        self.paymentId = paymentId
+    }
+}

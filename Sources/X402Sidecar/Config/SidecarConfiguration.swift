@@ -1,0 +1,79 @@
+import X402
+
+/// The validated configuration the sidecar runs with. Built only by `ConfigurationLoader`, which
+/// checks the YAML as a whole and reports every problem at once.
+public struct SidecarConfiguration: Sendable {
+    public var server: ServerSettings
+    /// Routes by name (`X-X402-Route` / `$x402_route`).
+    public var routes: [String: RouteRequirements]
+    public var ledger: LedgerSettings
+    public var verifier: PaymentVerifier
+    public var log: LogSettings
+
+    public init(
+        server: ServerSettings = ServerSettings(), routes: [String: RouteRequirements],
+        ledger: LedgerSettings = .memory, verifier: PaymentVerifier = PaymentVerifier(), log: LogSettings = LogSettings()
+    ) {
+        self.server = server
+        self.routes = routes
+        self.ledger = ledger
+        self.verifier = verifier
+        self.log = log
+    }
+}
+
+/// Where the sidecar listens.
+public enum ListenAddress: Sendable, Hashable, CustomStringConvertible {
+    /// A unix socket; `mode` is applied after bind so that nginx's worker user can connect.
+    case unix(path: String, mode: UInt16)
+    case tcp(host: String, port: Int)
+
+    public var description: String {
+        switch self {
+        case .unix(let path, _): return "unix:\(path)"
+        case .tcp(let host, let port): return host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+        }
+    }
+}
+
+public struct ServerSettings: Sendable, Equatable {
+    public var listen: [ListenAddress]
+    /// NIO event loops; nil means one per core.
+    public var eventLoops: Int?
+    /// Upper bound on a request's head (request line + headers); larger requests get 431.
+    public var maxHeaderBytes: Int
+    /// Seconds to let in-flight requests finish on shutdown.
+    public var shutdownGraceSeconds: Int
+
+    public init(
+        listen: [ListenAddress] = [.tcp(host: "127.0.0.1", port: 8402)], eventLoops: Int? = nil,
+        maxHeaderBytes: Int = 32768, shutdownGraceSeconds: Int = 10
+    ) {
+        self.listen = listen
+        self.eventLoops = eventLoops
+        self.maxHeaderBytes = maxHeaderBytes
+        self.shutdownGraceSeconds = shutdownGraceSeconds
+    }
+}
+
+public enum LedgerSettings: Sendable, Equatable {
+    /// In-process only, forgotten on restart: for tests and benchmarks, refused by `serve` unless
+    /// explicitly allowed.
+    case memory
+    /// In-process, persisted to an append-only journal file (one host, no servers).
+    case embedded(journalPath: String, fsync: Bool)
+    /// Shared by every sidecar instance through Redis.
+    case redis(url: String, keyPrefix: String)
+}
+
+public struct LogSettings: Sendable, Equatable {
+    public enum Level: String, Sendable, CaseIterable { case trace, debug, info, notice, warning, error, critical }
+    public var level: Level
+    /// One JSON line per `/authorize` decision.
+    public var decisions: Bool
+
+    public init(level: Level = .info, decisions: Bool = true) {
+        self.level = level
+        self.decisions = decisions
+    }
+}

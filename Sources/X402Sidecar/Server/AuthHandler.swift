@@ -1,0 +1,143 @@
+import NIOCore
+import NIOHTTP1
+import X402
+
+/// Serves `/authorize`, `/healthz` and `/readyz` on one connection. Not `Sendable`: it lives on
+/// its channel's event loop. Unpaid and invalid requests are answered without leaving the loop;
+/// only the nonce reservation of a verified payment goes to the store.
+final class AuthHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let core: SidecarCore
+    private var head: HTTPRequestHead?
+    private var started: UInt64 = 0
+
+    init(core: SidecarCore) {
+        self.core = core
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let requestHead):
+            head = requestHead
+            started = UnixClock.monotonicNanoseconds()
+        case .body:
+            break  // Auth subrequests carry no body; anything sent is discarded.
+        case .end:
+            guard let requestHead = head else { return }
+            head = nil
+            handle(requestHead, context: context)
+        }
+    }
+
+    private func handle(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+        if headSize(head) > core.maxHeaderBytes {
+            let response = DecisionResponse(status: .init(statusCode: 431), headers: [:], body: "")
+            write(response, for: head, context: context)
+            return
+        }
+        let path = head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)[0]
+        switch path {
+        case "/authorize", "/_x402/authorize":
+            authorize(head, context: context)
+        case "/healthz":
+            write(Self.json(.ok, #"{"status":"ok"}"#), for: head, context: context)
+        case "/readyz":
+            let promise = context.eventLoop.makePromise(of: DecisionResponse.self)
+            let core = self.core
+            promise.completeWithTask { await core.readiness() }
+            promise.futureResult.assumeIsolated().whenSuccess { response in
+                self.write(response, for: head, context: context)
+            }
+        default:
+            write(Self.json(.notFound, #"{"error":"not found"}"#), for: head, context: context)
+        }
+    }
+
+    private func authorize(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+        let request = AuthorizeRequest(head)
+        switch core.authorizer.begin(request) {
+        case .decided(let decision):
+            finish(decision, request: request, head: head, context: context)
+        case .reserve(let payment, let route):
+            let promise = context.eventLoop.makePromise(of: Decision.self)
+            let authorizer = core.authorizer
+            promise.completeWithTask { await authorizer.reserve(payment, route: route, request: request) }
+            promise.futureResult.assumeIsolated().whenSuccess { decision in
+                self.finish(decision, request: request, head: head, context: context)
+            }
+        }
+    }
+
+    private func finish(_ decision: Decision, request: AuthorizeRequest, head: HTTPRequestHead,
+                        context: ChannelHandlerContext) {
+        let micros = (UnixClock.monotonicNanoseconds() &- started) / 1000
+        core.decisionLog.record(decision, request: request, latencyMicros: micros)
+        write(DecisionResponse(decision), for: head, context: context)
+    }
+
+    private func write(_ response: DecisionResponse, for head: HTTPRequestHead, context: ChannelHandlerContext) {
+        let keepAlive = head.isKeepAlive
+        var headers = response.headers
+        headers.add(name: "Content-Length", value: String(response.body.utf8.count))
+        if !keepAlive { headers.add(name: "Connection", value: "close") }
+        let responseHead = HTTPResponseHead(version: head.version, status: response.status, headers: headers)
+        context.write(wrapOutboundOut(.head(responseHead)), promise: nil)
+        if !response.body.isEmpty {
+            let buffer = context.channel.allocator.buffer(string: response.body)
+            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        }
+        let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+        if !keepAlive {
+            done.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+        }
+    }
+
+    private func headSize(_ head: HTTPRequestHead) -> Int {
+        var size = head.uri.utf8.count + 16
+        for (name, value) in head.headers { size += name.utf8.count + value.utf8.count + 4 }
+        return size
+    }
+
+    static func json(_ status: HTTPResponseStatus, _ body: String) -> DecisionResponse {
+        DecisionResponse(status: status, headers: ["Content-Type": "application/json"], body: body)
+    }
+}
+
+extension AuthorizeRequest {
+    /// Reads the auth subrequest's headers (see the table on `AuthorizeRequest`).
+    init(_ head: HTTPRequestHead) {
+        let headers = head.headers
+        let v2 = headers["PAYMENT-SIGNATURE"]
+        let v1 = headers["X-PAYMENT"]
+        let proto = headers.first(name: "X-Forwarded-Proto")?.lowercased()
+        let host = headers.first(name: "X-Forwarded-Host") ?? headers.first(name: "Host") ?? "localhost"
+        let uri = headers.first(name: "X-Original-URI") ?? head.uri
+        self.init(
+            route: headers.first(name: "X-X402-Route"),
+            method: headers.first(name: "X-Original-Method") ?? head.method.rawValue,
+            uri: uri.first == "/" ? uri : "/",
+            scheme: proto == "https" ? "https" : "http",
+            host: Self.isPlausibleHost(host) ? host : "localhost",
+            clientAddress: headers.first(name: "X-Real-IP"),
+            requestId: headers.first(name: "X-Request-ID"),
+            payment: PresentedPayment(
+                v2Header: v2.first, v1Header: v1.first, duplicated: v2.count > 1 || v1.count > 1))
+    }
+
+    /// Host names and `[v6]:port` only: the host ends up inside the challenge's resource URL.
+    static func isPlausibleHost(_ host: String) -> Bool {
+        guard !host.isEmpty, host.utf8.count <= 255 else { return false }
+        return host.utf8.allSatisfy { byte in
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "."), UInt8(ascii: "-"), UInt8(ascii: ":"),
+                UInt8(ascii: "["), UInt8(ascii: "]"), UInt8(ascii: "_"):
+                return true
+            default:
+                return false
+            }
+        }
+    }
+}

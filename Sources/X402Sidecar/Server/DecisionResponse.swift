@@ -1,0 +1,79 @@
+import NIOHTTP1
+import X402
+
+/// The one place where decisions become HTTP.
+///
+/// Nginx's `auth_request` lets 2xx through, denies on 401/403, and turns every other status into
+/// a 500. So the sidecar never answers 402, 429 or 503 itself: it answers 401 (payment needed) or
+/// 403 (refused), puts the status the client must see in `X-X402-Status`, and Nginx's named
+/// locations (or our module) rebuild the real answer from these headers.
+///
+/// The v1 challenge body travels in the `X-X402-Challenge` header as ASCII-only JSON so that Nginx
+/// can `return 402 $x402_challenge;` from a single round trip (a second `/challenge` call would
+/// double the cost of every unpaid request). It is also the response body, for direct callers.
+public struct DecisionResponse: Sendable, Equatable {
+    public var status: HTTPResponseStatus
+    public var headers: HTTPHeaders
+    public var body: String
+
+    public enum Header {
+        public static let status = "X-X402-Status"
+        public static let reason = "X-X402-Reason"
+        public static let challenge = "X-X402-Challenge"
+        public static let paymentRequired = "PAYMENT-REQUIRED"
+        public static let payer = "X-X402-Payer"
+        public static let amount = "X-X402-Amount"
+        public static let asset = "X-X402-Asset"
+        public static let network = "X-X402-Network"
+        public static let paymentId = "X-X402-Payment-Id"
+        public static let version = "X-X402-Version"
+    }
+
+    public init(_ decision: Decision) {
+        var headers = HTTPHeaders()
+        switch decision {
+        case .allow(let grant):
+            let payment = grant.payment
+            headers.add(name: Header.status, value: "200")
+            headers.add(name: Header.payer, value: payment.payer)
+            headers.add(name: Header.amount, value: payment.option.amount)
+            headers.add(name: Header.asset, value: payment.option.token.address)
+            headers.add(name: Header.network, value: payment.option.network.caip2)
+            headers.add(name: Header.paymentId, value: grant.paymentId)
+            headers.add(name: Header.version, value: String(payment.version))
+            self.init(status: .ok, headers: headers, body: "")
+
+        case .paymentRequired(let challenge, let failure):
+            headers.add(name: Header.status, value: "402")
+            if let failure { headers.add(name: Header.reason, value: failure.reason.rawValue) }
+            headers.add(name: Header.paymentRequired, value: challenge.paymentRequiredHeader)
+            headers.add(name: Header.challenge, value: challenge.v1Body)
+            headers.add(name: "Cache-Control", value: "no-store")
+            headers.add(name: "Content-Type", value: "application/json")
+            self.init(status: .unauthorized, headers: headers, body: challenge.v1Body)
+
+        case .refused(let status, let retryAfter, let reason):
+            headers.add(name: Header.status, value: String(status))
+            headers.add(name: Header.reason, value: reason)
+            if let retryAfter { headers.add(name: "Retry-After", value: String(retryAfter)) }
+            self.init(status: .forbidden, headers: headers, body: "")
+
+        case .unavailable(let reason, let retryAfter):
+            headers.add(name: Header.status, value: "503")
+            headers.add(name: Header.reason, value: reason)
+            headers.add(name: "Retry-After", value: String(retryAfter))
+            self.init(status: .forbidden, headers: headers, body: "")
+
+        case .misconfigured(let reason):
+            headers.add(name: Header.status, value: "500")
+            headers.add(name: Header.reason, value: reason)
+            self.init(status: .forbidden, headers: headers, body: "")
+        }
+    }
+
+    public init(status: HTTPResponseStatus, headers: HTTPHeaders, body: String) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+}

@@ -1,0 +1,58 @@
+import X402
+
+/// The state an authorization is in once a request has presented it.
+public enum NonceState: String, Sendable, Equatable {
+    /// Held for one request; not yet settled on chain.
+    case reserved
+    /// Settled on chain; can never be accepted again.
+    case settled
+}
+
+/// What the ledger remembers about one authorization.
+public struct NonceRecord: Sendable, Equatable {
+    public var state: NonceState
+    /// The reservation owner (the payment id handed to the request that won the reservation).
+    public var token: String
+    /// Unix seconds after which the record may be forgotten: the authorization's `validBefore`
+    /// plus a margin, after which the chain itself refuses the authorization.
+    public var expiresAt: Int64
+    /// The settlement transaction, once known.
+    public var transaction: String?
+
+    public init(state: NonceState, token: String, expiresAt: Int64, transaction: String? = nil) {
+        self.state = state
+        self.token = token
+        self.expiresAt = expiresAt
+        self.transaction = transaction
+    }
+}
+
+/// A used-authorization ledger keyed by (network, asset, payer, nonce).
+///
+/// `/verify` at a facilitator does not consume an authorization; only settlement does. The ledger
+/// is what makes one signed authorization buy exactly one request: `reserve` is atomic across every
+/// sidecar sharing the store, and a reservation is only ever given back by its owner (`release`),
+/// never by someone presenting the same authorization again.
+public protocol NonceLedger: Sendable {
+    /// Atomically claims `key` for the owner `token` until `expiresAt` (unix seconds).
+    /// - Returns: `true` when this call won the reservation, `false` when the key is already
+    ///   reserved or settled (by anyone, including this owner).
+    func reserve(_ key: NonceKey, token: String, expiresAt: Int64) async throws -> Bool
+
+    /// Moves a reservation held by `token` to `settled`, recording the transaction.
+    /// - Returns: `false` when `token` does not hold a reservation for `key`.
+    @discardableResult
+    func markSettled(_ key: NonceKey, token: String, transaction: String) async throws -> Bool
+
+    /// Gives back a reservation held by `token` (the request failed before settlement), so the
+    /// payer may present the same authorization again. Settled records are never released.
+    /// - Returns: `false` when `token` does not hold a reservation for `key`.
+    @discardableResult
+    func release(_ key: NonceKey, token: String) async throws -> Bool
+
+    /// The record for `key`, if any and not expired.
+    func record(_ key: NonceKey) async throws -> NonceRecord?
+
+    /// Throws when the store cannot currently serve requests (used by `/readyz`).
+    func checkReady() async throws
+}

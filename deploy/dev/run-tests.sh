@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The README's test command runs this: every test layer, against real servers it starts itself on
+# 127.0.0.1 and stops at the end. Exit status is non-zero if anything failed.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$(pwd)
+run="$root/.run/test"
+mkdir -p "$run"
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+
+redis_port=$(free_port)
+cleanup() { deploy/dev/redis.sh stop "$run/redis" "$redis_port" >/dev/null 2>&1 || true; }
+trap cleanup EXIT
+deploy/dev/redis.sh start "$run/redis" "$redis_port"
+
+export X402_REQUIRE_INTEGRATION=1
+export X402_TEST_REDIS_URL="redis://127.0.0.1:$redis_port"
+export X402_TEST_REDIS_CTL="$root/deploy/dev/redis.sh"
+export X402_TEST_REDIS_DIR="$run/redis"
+export X402_TEST_REDIS_PORT="$redis_port"
+
+echo "== swift test (unit, router and integration tests; Redis on port $redis_port)"
+swift test 2>&1 | tee "$run/swift-test.log"
+status=${PIPESTATUS[0]}
+[ "$status" -eq 0 ] || { echo "swift test failed" >&2; exit "$status"; }
+
+if [ -d deploy/devnet/tests ]; then
+    echo "== pytest deploy/devnet (local EVM, token, official facilitator)"
+    .venv/bin/python -m pytest -q deploy/devnet/tests
+fi
