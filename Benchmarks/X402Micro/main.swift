@@ -41,50 +41,16 @@ let option = try! PaymentOption(
 let route = RouteRequirements(name: "bench", description: "bench", mimeType: "application/json", options: [option])
 let now: Int64 = 1_767_225_600
 let nonce = Keccak256.hash(Array("bench-nonce".utf8))
+let signer = PaymentSigner(privateKeyHex: Hex.encode(payerKey))!
+let header = signer.header(
+    paying: option, resource: ResourceInfo(url: "https://api.example.com/weather", description: "bench",
+                                           mimeType: "application/json"),
+    now: now, nonce: nonce)
 let structHash = EIP712.transferWithAuthorizationHash(
     from: Hex.decode(payer, byteCount: 20)!, to: Hex.decode(payTo, byteCount: 20)!, value: Amount.uint256("10000")!,
     validAfter: Amount.uint256(UInt64(now - 600)), validBefore: Amount.uint256(UInt64(now + 60)), nonce: nonce)
 let digest = EIP712.digest(domainSeparator: option.domainSeparator, structHash: structHash)
 let signature = Secp256k1.sign(digest: digest, privateKey: payerKey)!
-
-var json = JSONWriter()
-json.beginObject()
-json.field("x402Version", 2)
-json.key("resource")
-json.beginObject()
-json.field("url", "https://api.example.com/weather")
-json.field("description", "bench")
-json.field("mimeType", "application/json")
-json.endObject()
-json.key("accepted")
-json.beginObject()
-json.field("scheme", "exact")
-json.field("network", option.network.caip2)
-json.field("amount", "10000")
-json.field("asset", option.token.address)
-json.field("payTo", payTo)
-json.field("maxTimeoutSeconds", 60)
-json.key("extra")
-json.beginObject()
-json.field("name", option.token.eip712Name)
-json.field("version", "2")
-json.endObject()
-json.endObject()
-json.key("payload")
-json.beginObject()
-json.field("signature", Hex.encode(signature))
-json.key("authorization")
-json.beginObject()
-json.field("from", payer)
-json.field("to", payTo)
-json.field("value", "10000")
-json.field("validAfter", String(now - 600))
-json.field("validBefore", String(now + 60))
-json.field("nonce", Hex.encode(nonce))
-json.endObject()
-json.endObject()
-json.endObject()
-let header = Base64.encode(json.bytes)
 let presented = PresentedPayment(v2Header: header)
 let verifier = PaymentVerifier()
 guard case .success = verifier.verify(presented, route: route, now: now) else {

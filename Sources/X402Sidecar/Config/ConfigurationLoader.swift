@@ -1,0 +1,373 @@
+import X402
+import Yams
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Reads the YAML configuration and validates it as a whole: every problem is collected with its
+/// YAML path, nothing is reported one at a time.
+public enum ConfigurationLoader {
+    public static func load(path: String, environment: [String: String]) -> Result<SidecarConfiguration, ConfigurationProblems> {
+        guard let text = readFile(path) else {
+            return .failure(ConfigurationProblems(problems: [
+                ConfigurationProblem(path: "", message: "cannot read \(path): \(String(cString: strerror(errno)))")
+            ]))
+        }
+        return load(yaml: text, environment: environment)
+    }
+
+    public static func load(yaml: String, environment: [String: String]) -> Result<SidecarConfiguration, ConfigurationProblems> {
+        let root: Node
+        do {
+            guard let node = try Yams.compose(yaml: yaml) else {
+                return .failure(ConfigurationProblems(problems: [ConfigurationProblem(path: "", message: "the file is empty")]))
+            }
+            root = node
+        } catch {
+            return .failure(ConfigurationProblems(problems: [ConfigurationProblem(path: "", message: "not valid YAML: \(error)")]))
+        }
+        var reader = ConfigReader(environment: environment)
+        let configuration = Builder.build(root, &reader)
+        if let configuration, reader.problems.isEmpty { return .success(configuration) }
+        return .failure(ConfigurationProblems(problems: reader.problems))
+    }
+
+    static func readFile(_ path: String) -> String? {
+        guard let file = fopen(path, "r") else { return nil }
+        defer { fclose(file) }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = fread(&buffer, 1, buffer.count, file)
+            if count <= 0 { break }
+            bytes += buffer[0..<count]
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+/// The walk over the document. Each section reports its own problems and carries on.
+private enum Builder {
+    struct Defaults {
+        var payTo: String?
+        var network = "base-sepolia"
+        var maxTimeoutSeconds = 60
+        var mimeType = "application/json"
+    }
+
+    struct CustomNetwork {
+        var network: Network
+        var token: TokenInfo
+    }
+
+    static func build(_ root: Node, _ r: inout ConfigReader) -> SidecarConfiguration? {
+        let sections = ["server", "log", "verification", "defaults", "networks", "routes", "stores"]
+        guard let entries = r.mapping(root, "", allowed: sections) else { return nil }
+        let section = Dictionary(entries, uniquingKeysWith: { first, _ in first })
+        let server = serverSettings(section["server"], &r)
+        let log = logSettings(section["log"], &r)
+        let verifier = verification(section["verification"], &r)
+        let defaults = defaultSettings(section["defaults"], &r)
+        let networks = customNetworks(section["networks"], &r)
+        let ledger = stores(section["stores"], &r)
+        var routes: [String: RouteRequirements] = [:]
+        if let routesNode = section["routes"] {
+            for (name, node) in r.mapping(routesNode, "routes") ?? [] {
+                if let route = route(name, node, defaults: defaults, networks: networks, &r) { routes[name] = route }
+            }
+            if routesNode.mapping?.count == 0 { r.problem("routes", "must list at least one route", routesNode) }
+        } else {
+            r.problem("routes", "is required: name at least one route to protect")
+        }
+        return SidecarConfiguration(server: server, routes: routes, ledger: ledger, verifier: verifier, log: log)
+    }
+
+    static func serverSettings(_ node: Node?, _ r: inout ConfigReader) -> ServerSettings {
+        var settings = ServerSettings()
+        let allowed = ["listen", "unix_socket_mode", "event_loops", "max_header_bytes", "shutdown_grace_seconds"]
+        guard let entries = r.mapping(node, "server", allowed: allowed) else { return settings }
+        let s = Dictionary(entries, uniquingKeysWith: { first, _ in first })
+        var mode: UInt16 = 0o660
+        if let text = r.string(s["unix_socket_mode"], "server.unix_socket_mode") {
+            if let parsed = UInt16(text, radix: 8), parsed <= 0o777 { mode = parsed } else {
+                r.problem("server.unix_socket_mode", "must be an octal mode like \"0660\", not \"\(text)\"", s["unix_socket_mode"])
+            }
+        }
+        if let items = r.list(s["listen"], "server.listen") {
+            var addresses: [ListenAddress] = []
+            for (index, item) in items.enumerated() {
+                let path = "server.listen[\(index)]"
+                guard let text = r.string(item, path) else { continue }
+                guard let address = listenAddress(text, mode: mode) else {
+                    r.problem(path, "must be unix:/path/to.sock or HOST:PORT (port 0-65535), not \"\(text)\"", item)
+                    continue
+                }
+                if addresses.contains(address) { r.problem(path, "\(text) is listed twice", item) }
+                addresses.append(address)
+            }
+            if items.isEmpty { r.problem("server.listen", "must name at least one address", s["listen"]) }
+            settings.listen = addresses
+        }
+        settings.eventLoops = r.int(s["event_loops"], "server.event_loops", range: 1...64)
+        if let value = r.int(s["max_header_bytes"], "server.max_header_bytes", range: 1024...1_048_576) {
+            settings.maxHeaderBytes = value
+        }
+        if let value = r.int(s["shutdown_grace_seconds"], "server.shutdown_grace_seconds", range: 0...300) {
+            settings.shutdownGraceSeconds = value
+        }
+        return settings
+    }
+
+    static func listenAddress(_ text: String, mode: UInt16) -> ListenAddress? {
+        if text.hasPrefix("unix:") {
+            let path = String(text.dropFirst(5))
+            return path.isEmpty ? nil : .unix(path: path, mode: mode)
+        }
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+            (0...65535).contains(port)
+        else { return nil }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return host.isEmpty ? nil : .tcp(host: host, port: port)
+    }
+
+    static func logSettings(_ node: Node?, _ r: inout ConfigReader) -> LogSettings {
+        var settings = LogSettings()
+        guard let entries = r.mapping(node, "log", allowed: ["level", "decisions"]) else { return settings }
+        let s = Dictionary(entries, uniquingKeysWith: { first, _ in first })
+        if let text = r.string(s["level"], "log.level") {
+            if let level = LogSettings.Level(rawValue: text) { settings.level = level } else {
+                let names = LogSettings.Level.allCases.map(\.rawValue).joined(separator: ", ")
+                r.problem("log.level", "must be one of \(names), not \"\(text)\"", s["level"])
+            }
+        }
+        if let value = r.bool(s["decisions"], "log.decisions") { settings.decisions = value }
+        return settings
+    }
+
+    static func verification(_ node: Node?, _ r: inout ConfigReader) -> PaymentVerifier {
+        var verifier = PaymentVerifier()
+        let allowed = ["valid_before_margin_seconds", "clock_skew_seconds"]
+        guard let entries = r.mapping(node, "verification", allowed: allowed) else { return verifier }
+        let s = Dictionary(entries, uniquingKeysWith: { first, _ in first })
+        if let value = r.int(s["valid_before_margin_seconds"], "verification.valid_before_margin_seconds", range: 0...3600) {
+            verifier.validBeforeMargin = Int64(value)
+        }
+        if let value = r.int(s["clock_skew_seconds"], "verification.clock_skew_seconds", range: 0...86400) {
+            verifier.clockSkewAllowance = Int64(value)
+        }
+        return verifier
+    }
+
+    static func defaultSettings(_ node: Node?, _ r: inout ConfigReader) -> Defaults {
+        var defaults = Defaults()
+        let allowed = ["pay_to", "network", "max_timeout_seconds", "mime_type"]
+        guard let entries = r.mapping(node, "defaults", allowed: allowed) else { return defaults }
+        let s = Dictionary(entries, uniquingKeysWith: { first, _ in first })
+        if let payTo = r.string(s["pay_to"], "defaults.pay_to") {
+            if checkAddress(payTo, "defaults.pay_to", s["pay_to"], &r) { defaults.payTo = payTo }
+        }
+        if let network = r.string(s["network"], "defaults.network") { defaults.network = network }
+        if let value = r.int(s["max_timeout_seconds"], "defaults.max_timeout_seconds", range: 1...3600) {
+            defaults.maxTimeoutSeconds = value
+        }
+        if let mime = r.string(s["mime_type"], "defaults.mime_type") { defaults.mimeType = mime }
+        return defaults
+    }
+
+    static func checkAddress(_ text: String, _ path: String, _ node: Node?, _ r: inout ConfigReader) -> Bool {
+        guard let bytes = Hex.decode(text, byteCount: 20) else {
+            r.problem(path, "must be an address: 0x followed by 40 hex digits, not \"\(text)\"", node)
+            return false
+        }
+        guard bytes.contains(where: { $0 != 0 }) else {
+            r.problem(path, "is the zero address; payments to it are burned", node)
+            return false
+        }
+        return true
+    }
+
+    static func token(_ node: Node?, _ path: String, _ r: inout ConfigReader) -> TokenInfo? {
+        let allowed = ["address", "name", "version", "decimals", "symbol"]
+        guard let entries = r.mapping(node, path, allowed: allowed) else { return nil }
+        let s = Dictionary(entries, uniquingKeysWith: { first, _ in first })
+        let address = r.string(s["address"], "\(path).address")
+        if address == nil && s["address"] == nil { r.problem("\(path).address", "is required", node) }
+        let addressOK = address.map { checkAddress($0, "\(path).address", s["address"], &r) } ?? false
+        let name = r.string(s["name"], "\(path).name")
+        let version = r.string(s["version"], "\(path).version")
+        if s["name"] == nil || s["version"] == nil {
+            r.problem(path, "needs name and version: the token's EIP-712 domain (missing_eip712_domain otherwise)", node)
+        }
+        let decimals = s["decimals"] == nil ? 6 : r.int(s["decimals"], "\(path).decimals", range: 0...36)
+        let symbol = r.string(s["symbol"], "\(path).symbol") ?? "USDC"
+        guard let address, addressOK, let name, let version, let decimals else { return nil }
+        return TokenInfo(address: address, eip712Name: name, eip712Version: version, decimals: decimals, symbol: symbol)
+    }
+
+    static func customNetworks(_ node: Node?, _ r: inout ConfigReader) -> [String: CustomNetwork] {
+        var networks: [String: CustomNetwork] = [:]
+        for (name, value) in r.mapping(node, "networks") ?? [] {
+            let path = "networks.\(name)"
+            guard let entries = r.mapping(value, path, allowed: ["chain_id", "v1_name", "asset"]) else { continue }
+            let s = Dictionary(entries, uniquingKeysWith: { first, _ in first })
+            if s["chain_id"] == nil { r.problem("\(path).chain_id", "is required", value) }
+            if s["asset"] == nil { r.problem("\(path).asset", "is required (address, name, version, decimals)", value) }
+            let chainId = r.int(s["chain_id"], "\(path).chain_id", range: 1...Int(Int64.max))
+            let v1Name = r.string(s["v1_name"], "\(path).v1_name")
+            let token = token(s["asset"], "\(path).asset", &r)
+            guard let chainId, let token else { continue }
+            networks[name] = CustomNetwork(network: Network(chainId: UInt64(chainId), v1Name: v1Name), token: token)
+        }
+        return networks
+    }
+
+    static func resolveNetwork(_ name: String, _ networks: [String: CustomNetwork]) -> CustomNetwork? {
+        if let custom = networks[name] { return custom }
+        if let custom = networks.values.first(where: { $0.network.caip2 == name }) { return custom }
+        return KnownNetwork.find(name).map { CustomNetwork(network: $0.network, token: $0.usdc) }
+    }
+
+    static func route(
+        _ name: String, _ node: Node, defaults: Defaults, networks: [String: CustomNetwork], _ r: inout ConfigReader
+    ) -> RouteRequirements? {
+        let path = "routes.\(name)"
+        if name.isEmpty || name.count > 64
+            || !name.unicodeScalars.allSatisfy({ $0.properties.isASCIIHexDigit || $0.isASCIILetterOrDigit || "_.-".unicodeScalars.contains($0) })
+        {
+            r.problem(path, "route names use letters, digits, '_', '.' and '-' (at most 64)", node)
+        }
+        let optionKeys = ["price", "network", "pay_to", "asset", "max_timeout_seconds"]
+        guard let entries = r.mapping(node, path, allowed: ["description", "mime_type", "accepts"] + optionKeys) else {
+            return nil
+        }
+        let s = Dictionary(entries, uniquingKeysWith: { first, _ in first })
+        let description = r.string(s["description"], "\(path).description")
+        if s["description"] == nil { r.problem("\(path).description", "is required (clients show it to payers)", node) }
+        let mimeType = r.string(s["mime_type"], "\(path).mime_type") ?? defaults.mimeType
+        var optionNodes: [(String, Node)] = []
+        switch (s["price"], s["accepts"]) {
+        case (.some, .some):
+            r.problem(path, "give either price (one way to pay) or accepts (several), not both", node)
+        case (.some, nil):
+            optionNodes = [(path, node)]
+        case (nil, .some(let accepts)):
+            for (index, item) in (r.list(accepts, "\(path).accepts") ?? []).enumerated() {
+                optionNodes.append(("\(path).accepts[\(index)]", item))
+            }
+            if optionNodes.isEmpty { r.problem("\(path).accepts", "must list at least one way to pay", accepts) }
+        case (nil, nil):
+            r.problem("\(path).price", "is required (or accepts: a list of ways to pay)", node)
+        }
+        var options: [PaymentOption] = []
+        for (optionPath, optionNode) in optionNodes {
+            let isShorthand = optionPath == path
+            let values: [String: Node]
+            if isShorthand {
+                values = s
+            } else {
+                guard let entries = r.mapping(optionNode, optionPath, allowed: optionKeys) else { continue }
+                values = Dictionary(entries, uniquingKeysWith: { first, _ in first })
+            }
+            guard let option = option(values, optionPath, optionNode, defaults: defaults, networks: networks, &r) else {
+                continue
+            }
+            if options.contains(where: { $0.network == option.network }) {
+                r.problem(optionPath, "\(option.network.caip2) is offered twice in this route", optionNode)
+                continue
+            }
+            options.append(option)
+        }
+        guard let description, !options.isEmpty else { return nil }
+        return RouteRequirements(name: name, description: description, mimeType: mimeType, options: options)
+    }
+
+    static func option(
+        _ s: [String: Node], _ path: String, _ node: Node, defaults: Defaults, networks: [String: CustomNetwork],
+        _ r: inout ConfigReader
+    ) -> PaymentOption? {
+        let networkName = r.string(s["network"], "\(path).network") ?? defaults.network
+        let resolved = resolveNetwork(networkName, networks)
+        if resolved == nil {
+            let known = (KnownNetwork.builtIn.map(\.name) + networks.keys.sorted()).joined(separator: ", ")
+            r.problem("\(path).network", "\"\(networkName)\" is not a known network (\(known))", s["network"] ?? node)
+        }
+        let token = s["asset"] == nil ? resolved?.token : token(s["asset"], "\(path).asset", &r)
+        var payTo = defaults.payTo
+        if let text = r.string(s["pay_to"], "\(path).pay_to") {
+            payTo = checkAddress(text, "\(path).pay_to", s["pay_to"], &r) ? text : nil
+        } else if payTo == nil && s["pay_to"] == nil {
+            r.problem("\(path).pay_to", "is required (here or in defaults.pay_to)", node)
+        }
+        let timeout = s["max_timeout_seconds"] == nil
+            ? defaults.maxTimeoutSeconds : r.int(s["max_timeout_seconds"], "\(path).max_timeout_seconds", range: 1...3600)
+        guard let priceText = r.string(s["price"], "\(path).price") else {
+            if s["price"] == nil { r.problem("\(path).price", "is required", node) }
+            return nil
+        }
+        // Checked even when the network is wrong, so that every problem shows at once.
+        let amount: String
+        switch Amount.atomicUnits(price: priceText, decimals: token?.decimals ?? 6) {
+        case .failure(let error):
+            r.problem("\(path).price", error.description, s["price"])
+            return nil
+        case .success(let atomic):
+            amount = atomic
+        }
+        guard let resolved, let token, let payTo, let timeout else { return nil }
+        do {
+            return try PaymentOption(
+                network: resolved.network, token: token, payTo: payTo, amount: amount, maxTimeoutSeconds: timeout)
+        } catch {
+            r.problem(path, "is not a valid payment option (\(error))", node)
+            return nil
+        }
+    }
+
+    static func stores(_ node: Node?, _ r: inout ConfigReader) -> LedgerSettings {
+        let fallback = LedgerSettings.embedded(journalPath: "/var/lib/x402/nonces.journal", fsync: false)
+        guard let entries = r.mapping(node, "stores", allowed: ["ledger", "embedded", "redis"]) else {
+            if r.environment["X402_REDIS_URL"] != nil { return redis(nil, &r) }
+            return fallback
+        }
+        let s = Dictionary(entries, uniquingKeysWith: { first, _ in first })
+        switch r.string(s["ledger"], "stores.ledger") ?? "embedded" {
+        case "memory":
+            return .memory
+        case "embedded":
+            guard let embedded = r.mapping(s["embedded"], "stores.embedded", allowed: ["journal", "fsync"]) else {
+                return fallback
+            }
+            let e = Dictionary(embedded, uniquingKeysWith: { first, _ in first })
+            let journal = r.string(e["journal"], "stores.embedded.journal") ?? "/var/lib/x402/nonces.journal"
+            return .embedded(journalPath: journal, fsync: r.bool(e["fsync"], "stores.embedded.fsync") ?? false)
+        case "redis":
+            return redis(s["redis"], &r)
+        case let other:
+            r.problem("stores.ledger", "must be memory, embedded or redis, not \"\(other)\"", s["ledger"])
+            return fallback
+        }
+    }
+
+    static func redis(_ node: Node?, _ r: inout ConfigReader) -> LedgerSettings {
+        let entries = r.mapping(node, "stores.redis", allowed: ["url", "key_prefix"]) ?? []
+        let s = Dictionary(entries, uniquingKeysWith: { first, _ in first })
+        let url = r.environment["X402_REDIS_URL"] ?? r.string(s["url"], "stores.redis.url")
+        let prefix = r.string(s["key_prefix"], "stores.redis.key_prefix") ?? "x402"
+        guard let url else {
+            r.problem("stores.redis.url", "is required for the redis ledger (or set X402_REDIS_URL)", node)
+            return .redis(url: "", keyPrefix: prefix)
+        }
+        if !(url.hasPrefix("redis://") || url.hasPrefix("unix://")) {
+            r.problem("stores.redis.url", "must start with redis:// or unix:// (TLS is not supported)", s["url"])
+        }
+        return .redis(url: url, keyPrefix: prefix)
+    }
+}
+
+extension Unicode.Scalar {
+    fileprivate var isASCIILetterOrDigit: Bool {
+        (0x30...0x39).contains(value) || (0x41...0x5A).contains(value) || (0x61...0x7A).contains(value)
+    }
+}

@@ -1,0 +1,96 @@
+import ArgumentParser
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import X402
+import X402Sidecar
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Version of this build; bumped with releases.
+let sidecarVersion = "0.1.0"
+
+@main
+struct X402SidecarCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "x402-sidecar",
+        abstract: "Answers Nginx auth_request subrequests with x402 payment decisions.",
+        subcommands: [Serve.self, CheckConfig.self, Version.self],
+        defaultSubcommand: Serve.self)
+}
+
+struct ConfigOption: ParsableArguments {
+    @Option(name: .shortAndLong, help: "Path to the YAML configuration.")
+    var config: String = "/etc/x402/x402.yaml"
+
+    /// Loads and validates; prints every problem and exits 1 when there are any.
+    func load() throws -> SidecarConfiguration {
+        switch ConfigurationLoader.load(path: config, environment: ProcessInfo.processInfo.environment) {
+        case .success(let configuration):
+            return configuration
+        case .failure(let problems):
+            FileHandle.standardError.write(Data("\(config): configuration is invalid\n\(problems)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the sidecar.")
+
+    @OptionGroup var options: ConfigOption
+
+    @Flag(help: "Allow `stores.ledger: memory` (forgets used authorizations on restart; tests only).")
+    var allowMemoryLedger = false
+
+    func run() async throws {
+        let configuration = try options.load()
+        let level = Logger.Level(rawValue: configuration.log.level.rawValue) ?? .info
+        LoggingSystem.bootstrap { label in JSONLogHandler(label: label, level: level) }
+        let logger = Logger(label: "x402.sidecar")
+        if case .memory = configuration.ledger, !allowMemoryLedger {
+            logger.critical(
+                "stores.ledger is memory: used authorizations would be forgotten on restart; use embedded or redis, or pass --allow-memory-ledger for tests"
+            )
+            throw ExitCode(1)
+        }
+        let threads = configuration.server.eventLoops ?? NIOSingletons.groupLoopCountSuggestion
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+        let assembly = try SidecarApplication.build(configuration: configuration, group: group, logger: logger)
+        try await assembly.server.start()
+        logger.info(
+            "x402-sidecar started",
+            metadata: ["version": "\(sidecarVersion)", "routes": "\(configuration.routes.count)",
+                       "event_loops": "\(threads)", "ledger": "\(configuration.ledger)"])
+        let services = ServiceGroup(
+            configuration: .init(services: assembly.services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await services.run()
+        try await group.shutdownGracefully()
+        logger.info("x402-sidecar stopped")
+    }
+}
+
+struct CheckConfig: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check-config", abstract: "Validate the configuration; print every problem, or a summary.")
+
+    @OptionGroup var options: ConfigOption
+
+    func run() throws {
+        let configuration = try options.load()
+        print("\(options.config): configuration is valid")
+        print(ConfigurationSummary.summary(of: configuration))
+    }
+}
+
+struct Version: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print the version.")
+
+    func run() {
+        print("x402-sidecar \(sidecarVersion)")
+    }
+}

@@ -1,1 +1,0 @@
-print("x402-sidecar")
