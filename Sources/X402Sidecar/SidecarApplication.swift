@@ -22,10 +22,9 @@ public enum SidecarApplication {
             return MemoryNonceLedger()
         case .embedded(let path, let fsync):
             return try EmbeddedNonceLedger(path: path, fsync: fsync)
-        case .redis:
-            throw ConfigurationProblems(problems: [
-                ConfigurationProblem(path: "stores.ledger", message: "the redis ledger is not built into this binary yet")
-            ])
+        case .redis(let url, let prefix):
+            let client = RedisClient(configuration: try RedisClient.Configuration(url: url), group: group, logger: logger)
+            return RedisNonceLedger(client: client, keyPrefix: prefix)
         }
     }
 

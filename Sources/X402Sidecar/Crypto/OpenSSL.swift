@@ -23,6 +23,17 @@ public enum OpenSSL {
         return digest
     }
 
+    /// SHA-1, for Redis script ids only (EVALSHA names scripts by it); never for security.
+    public static func sha1(_ data: [UInt8]) -> [UInt8] {
+        var digest = [UInt8](repeating: 0, count: 20)
+        data.withUnsafeBufferPointer { input in
+            digest.withUnsafeMutableBufferPointer { output in
+                _ = SHA1(input.baseAddress, input.count, output.baseAddress)
+            }
+        }
+        return digest
+    }
+
     public static func hmacSHA256(key: [UInt8], message: [UInt8]) -> [UInt8] {
         var digest = [UInt8](repeating: 0, count: 32)
         var length: UInt32 = 32
