@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Testing
 
 /// Integration tests talk to servers that `deploy/dev/run-tests.sh` starts on loopback and names
@@ -27,11 +30,11 @@ enum IntegrationEnvironment {
         guard let script = environment["X402_TEST_REDIS_CTL"], let dir = environment["X402_TEST_REDIS_DIR"],
             let port = environment["X402_TEST_REDIS_PORT"]
         else { throw MissingServer() }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: script)
-        process.arguments = [action, dir, port]
-        try process.run()
-        process.waitUntilExit()
+        // system(3), not Foundation's Process: its waitUntilExit spins a run loop that never
+        // finishes on a cooperative-pool thread here. The daemonised redis-server must not inherit
+        // the test runner's output pipe either, or `swift test` waits for that pipe to close.
+        let status = system("'\(script)' \(action) '\(dir)' \(port) </dev/null >/dev/null 2>&1")
+        guard status == 0 else { throw MissingServer() }
     }
 
     static var canControlRedis: Bool { environment["X402_TEST_REDIS_CTL"] != nil }

@@ -56,7 +56,7 @@ import X402
     @Test func unpaidRequestGetsBothChallenges() async throws {
         try await Self.withServer { port, _ in
             let connection = try RawHTTPConnection(port: port)
-            let response = try connection.request(headers: Self.forwarded)
+            let response = try await connection.request(headers: Self.forwarded)
             #expect(response.status == 401)
             #expect(response.header("X-X402-Status") == "402")
             #expect(response.header("Cache-Control") == "no-store")
@@ -95,7 +95,7 @@ import X402
             let header = Self.paymentHeader(route, version: version, nonce: "replay-\(version)")
             let name = version == 2 ? "PAYMENT-SIGNATURE" : "X-PAYMENT"
             let connection = try RawHTTPConnection(port: port)
-            let paid = try connection.request(headers: Self.forwarded + [(name, header)])
+            let paid = try await connection.request(headers: Self.forwarded + [(name, header)])
             #expect(paid.status == 200)
             #expect(paid.header("X-X402-Payer") == Self.payer.address)
             #expect(paid.header("X-X402-Amount") == "10000")
@@ -103,7 +103,7 @@ import X402
             #expect(paid.header("X-X402-Payment-Id")?.utf8.count == 32)
             #expect(paid.header("X-X402-Version") == String(version))
 
-            let replay = try connection.request(headers: Self.forwarded + [(name, header)])
+            let replay = try await connection.request(headers: Self.forwarded + [(name, header)])
             #expect(replay.status == 401)
             #expect(replay.header("X-X402-Status") == "402")
             #expect(replay.header("X-X402-Reason") == "invalid_exact_evm_nonce_already_used")
@@ -118,7 +118,7 @@ import X402
             // cooperative pool the server's reservation step runs on.
             let statuses = await RawHTTPConnection.onThreads(count: 50) {
                 let connection = try RawHTTPConnection(port: port)
-                return try connection.request(headers: Self.forwarded + [("PAYMENT-SIGNATURE", header)]).status
+                return try connection.requestSync(headers: Self.forwarded + [("PAYMENT-SIGNATURE", header)]).status
             }
             #expect(statuses.filter { $0 == 200 }.count == 1)
             #expect(statuses.filter { $0 == 401 }.count == 49)
@@ -138,7 +138,7 @@ import X402
                   ("X-PAYMENT", Self.paymentHeader(route, version: 1, nonce: "both"))], "invalid_payload"),
             ]
             for (headers, reason) in cases {
-                let response = try connection.request(headers: Self.forwarded + headers)
+                let response = try await connection.request(headers: Self.forwarded + headers)
                 #expect(response.status == 401)
                 #expect(response.header("X-X402-Reason") == reason)
                 #expect(response.header("PAYMENT-REQUIRED") != nil)
@@ -149,27 +149,27 @@ import X402
     @Test func operatorErrorsAndProbes() async throws {
         try await Self.withServer { port, _ in
             let connection = try RawHTTPConnection(port: port)
-            let unknown = try connection.request(headers: [("X-X402-Route", "nope")])
+            let unknown = try await connection.request(headers: [("X-X402-Route", "nope")])
             #expect(unknown.status == 403)
             #expect(unknown.header("X-X402-Status") == "500")
-            let missing = try connection.request(headers: [])
+            let missing = try await connection.request(headers: [])
             #expect(missing.status == 403)
             #expect(missing.header("X-X402-Status") == "500")
-            #expect(try connection.request("/healthz", headers: []).status == 200)
-            let ready = try connection.request("/readyz", headers: [])
+            #expect(try await connection.request("/healthz", headers: []).status == 200)
+            let ready = try await connection.request("/readyz", headers: [])
             #expect(ready.status == 200)
             #expect(ready.body == #"{"status":"ready"}"#)
-            #expect(try connection.request("/nope", headers: []).status == 404)
+            #expect(try await connection.request("/nope", headers: []).status == 404)
             // POST with a body on the same keep-alive connection: the body is ignored.
-            try connection.send("POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello")
-            #expect(try connection.receive().status == 200)
+            try await connection.send("POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello")
+            #expect(try await connection.receive().status == 200)
         }
     }
 
     @Test func oversizedHeadsAreRefused() async throws {
         try await Self.withServer(maxHeaderBytes: 2048) { port, _ in
             let connection = try RawHTTPConnection(port: port)
-            let response = try connection.request(headers: Self.forwarded + [("X-Padding", String(repeating: "a", count: 4096))])
+            let response = try await connection.request(headers: Self.forwarded + [("X-Padding", String(repeating: "a", count: 4096))])
             #expect(response.status == 431)
         }
     }
@@ -177,10 +177,10 @@ import X402
     @Test func http10WithoutKeepAliveIsClosed() async throws {
         try await Self.withServer { port, _ in
             let connection = try RawHTTPConnection(port: port)
-            try connection.send("GET /healthz HTTP/1.0\r\n\r\n")
-            let response = try connection.receive()
+            try await connection.send("GET /healthz HTTP/1.0\r\n\r\n")
+            let response = try await connection.receive()
             #expect(response.status == 200)
-            #expect(connection.isClosedByPeer())
+            #expect(await connection.isClosedByPeer())
         }
     }
 
@@ -193,9 +193,9 @@ import X402
                 let extra = index == 5 ? "PAYMENT-SIGNATURE: \(paid)\r\n" : ""
                 text += "GET /authorize HTTP/1.1\r\nHost: x\r\nX-X402-Route: weather\r\nX-Request-ID: \(index)\r\n\(extra)\r\n"
             }
-            try connection.send(text)
+            try await connection.send(text)
             var statuses: [Int] = []
-            for _ in 0..<10 { statuses.append(try connection.receive().status) }
+            for _ in 0..<10 { statuses.append(try await connection.receive().status) }
             #expect(statuses == [401, 401, 401, 401, 401, 200, 401, 401, 401, 401])
         }
     }

@@ -5,7 +5,9 @@ import Foundation
 
 /// A deliberately dumb HTTP/1.1 client over a blocking TCP socket: requests are written as raw
 /// bytes and responses parsed by hand, so tests see exactly what Nginx would see.
-final class RawHTTPConnection {
+/// `@unchecked Sendable`: each connection is used by one test at a time; the async methods only move
+/// the blocking calls onto a thread of their own, away from the cooperative pool the server needs.
+final class RawHTTPConnection: @unchecked Sendable {
     struct Response {
         var status: Int
         var headers: [(String, String)]
@@ -48,7 +50,7 @@ final class RawHTTPConnection {
 
     deinit { close(fd) }
 
-    func send(_ text: String) throws {
+    func sendSync(_ text: String) throws {
         let bytes = Array(text.utf8)
         var offset = 0
         while offset < bytes.count {
@@ -59,7 +61,7 @@ final class RawHTTPConnection {
     }
 
     /// Reads one response (Content-Length framed).
-    func receive() throws -> Response {
+    func receiveSync() throws -> Response {
         while true {
             if let response = try parse() { return response }
             var chunk = [UInt8](repeating: 0, count: 65536)
@@ -70,17 +72,17 @@ final class RawHTTPConnection {
     }
 
     /// `true` when the server has closed the connection (reads EOF).
-    func isClosedByPeer() -> Bool {
+    func isClosedByPeerSync() -> Bool {
         var byte: UInt8 = 0
         return recv(fd, &byte, 1, 0) == 0
     }
 
-    func request(_ path: String = "/authorize", method: String = "GET", headers: [(String, String)]) throws -> Response {
+    func requestSync(_ path: String = "/authorize", method: String = "GET", headers: [(String, String)]) throws -> Response {
         var text = "\(method) \(path) HTTP/1.1\r\nHost: sidecar\r\n"
         for (name, value) in headers { text += "\(name): \(value)\r\n" }
         text += "\r\n"
-        try send(text)
-        return try receive()
+        try sendSync(text)
+        return try receiveSync()
     }
 
     private func parse() throws -> Response? {
@@ -125,5 +127,25 @@ extension RawHTTPConnection {
             }
             group.notify(queue: .global()) { continuation.resume(returning: collected) }
         }
+    }
+}
+
+extension RawHTTPConnection {
+    static func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
+        }
+    }
+
+    func send(_ text: String) async throws { try await Self.blocking { try self.sendSync(text) } }
+
+    func receive() async throws -> Response { try await Self.blocking { try self.receiveSync() } }
+
+    func isClosedByPeer() async -> Bool { (try? await Self.blocking { self.isClosedByPeerSync() }) ?? false }
+
+    func request(_ path: String = "/authorize", method: String = "GET", headers: [(String, String)]) async throws
+        -> Response
+    {
+        try await Self.blocking { try self.requestSync(path, method: method, headers: headers) }
     }
 }

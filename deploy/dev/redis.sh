@@ -11,7 +11,7 @@ start)
     mkdir -p "$dir"
     ping && { echo "redis already answers on 127.0.0.1:$port"; exit 0; }
     redis-server --bind 127.0.0.1 --port "$port" --dir "$dir" --save '' --appendonly no \
-        --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" >/dev/null
+        --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" </dev/null >/dev/null 2>&1
     for _ in $(seq 1 100); do ping && { echo "redis on 127.0.0.1:$port"; exit 0; }; sleep 0.1; done
     echo "redis did not start on port $port; log:" >&2; tail -20 "$dir/redis.log" >&2; exit 1
     ;;
