@@ -25,16 +25,15 @@ if ! command -v swift >/dev/null; then
     exit 1
 fi
 
-requirements=(Tests/Vectors/requirements.txt deploy/devnet/requirements.txt)
+requirements=()
+for r in Tests/Vectors/requirements.txt deploy/devnet/requirements.txt; do [ -f "$r" ] && requirements+=("$r"); done
 stamp=.venv/.requirements.sha256
-want=$(cat "${requirements[@]}" 2>/dev/null | sha256sum | cut -d' ' -f1)
+want=$(cat "${requirements[@]}" | sha256sum | cut -d' ' -f1)
 if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "preparing the Python venv (.venv)"
     python3 -m venv .venv
     .venv/bin/pip install -q --upgrade pip >/dev/null
-    for r in "${requirements[@]}"; do
-        [ -f "$r" ] && .venv/bin/pip install -q -r "$r"
-    done
+    for r in "${requirements[@]}"; do .venv/bin/pip install -q -r "$r"; done
     .venv/bin/pip install -q pytest requests httpx
     echo "$want" > "$stamp"
 fi
