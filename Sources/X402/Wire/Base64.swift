@@ -56,27 +56,44 @@ public enum Base64 {
         if input[count - 1] == 0x3D { padding += 1 }
         if input[count - 2] == 0x3D { padding += 1 }
         if padding == 1 && input[count - 2] == 0x3D { return nil }
-        var out = [UInt8]()
-        out.reserveCapacity(count / 4 * 3 - padding)
-        var index = 0
-        while index < count {
-            let last = index + 4 == count
-            let a = reverse[Int(input[index])], b = reverse[Int(input[index + 1])]
-            var c = reverse[Int(input[index + 2])], d = reverse[Int(input[index + 3])]
-            if last && padding >= 1 { d = 0 }
-            if last && padding == 2 { c = 0 }
-            guard a < 64, b < 64, c < 64, d < 64 else { return nil }
-            let chunk = UInt32(a) << 18 | UInt32(b) << 12 | UInt32(c) << 6 | UInt32(d)
-            out.append(UInt8(truncatingIfNeeded: chunk >> 16))
-            if !(last && padding == 2) { out.append(UInt8(truncatingIfNeeded: chunk >> 8)) }
-            if !(last && padding >= 1) { out.append(UInt8(truncatingIfNeeded: chunk)) }
-            if last {
-                // Non-zero bits under the padding would give a second spelling of the same bytes.
-                if padding == 2 && (b & 0x0F) != 0 { return nil }
-                if padding == 1 && (c & 0x03) != 0 { return nil }
+        let outputCount = count / 4 * 3 - padding
+        var valid = true
+        let out = reverse.withUnsafeBufferPointer { table in
+            [UInt8](unsafeUninitializedCapacity: outputCount) { output, initialized in
+                var index = 0
+                var written = 0
+                while index < count {
+                    let last = index + 4 == count
+                    let a = table[Int(input[index])], b = table[Int(input[index + 1])]
+                    var c = table[Int(input[index + 2])], d = table[Int(input[index + 3])]
+                    if last && padding >= 1 { d = 0 }
+                    if last && padding == 2 { c = 0 }
+                    guard (a | b | c | d) < 64 else {
+                        valid = false
+                        break
+                    }
+                    let chunk = UInt32(a) << 18 | UInt32(b) << 12 | UInt32(c) << 6 | UInt32(d)
+                    output[written] = UInt8(truncatingIfNeeded: chunk >> 16)
+                    written += 1
+                    if !(last && padding == 2) {
+                        output[written] = UInt8(truncatingIfNeeded: chunk >> 8)
+                        written += 1
+                    }
+                    if !(last && padding >= 1) {
+                        output[written] = UInt8(truncatingIfNeeded: chunk)
+                        written += 1
+                    }
+                    if last {
+                        // Non-zero bits under the padding would give a second spelling of the same bytes.
+                        if padding == 2 && (b & 0x0F) != 0 { valid = false }
+                        if padding == 1 && (c & 0x03) != 0 { valid = false }
+                    }
+                    index += 4
+                }
+                initialized = written
             }
-            index += 4
         }
+        guard valid, out.count == outputCount else { return nil }
         return out
     }
 }
