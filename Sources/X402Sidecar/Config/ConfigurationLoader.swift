@@ -51,6 +51,8 @@ public enum ConfigurationLoader {
 private enum Builder {
     struct Defaults {
         var payTo: String?
+        /// Given but invalid: reported once there, not again for every route.
+        var payToInvalid = false
         var network = "base-sepolia"
         var maxTimeoutSeconds = 60
         var mimeType = "application/json"
@@ -165,8 +167,12 @@ private enum Builder {
         let allowed = ["pay_to", "network", "max_timeout_seconds", "mime_type"]
         guard let entries = r.mapping(node, "defaults", allowed: allowed) else { return defaults }
         let s = Dictionary(entries, uniquingKeysWith: { first, _ in first })
-        if let payTo = r.string(s["pay_to"], "defaults.pay_to") {
-            if checkAddress(payTo, "defaults.pay_to", s["pay_to"], &r) { defaults.payTo = payTo }
+        if let payTo = r.string(s["pay_to"], "defaults.pay_to"),
+            checkAddress(payTo, "defaults.pay_to", s["pay_to"], &r)
+        {
+            defaults.payTo = payTo
+        } else if s["pay_to"] != nil {
+            defaults.payToInvalid = true
         }
         if let network = r.string(s["network"], "defaults.network") { defaults.network = network }
         if let value = r.int(s["max_timeout_seconds"], "defaults.max_timeout_seconds", range: 1...3600) {
@@ -297,7 +303,7 @@ private enum Builder {
         var payTo = defaults.payTo
         if let text = r.string(s["pay_to"], "\(path).pay_to") {
             payTo = checkAddress(text, "\(path).pay_to", s["pay_to"], &r) ? text : nil
-        } else if payTo == nil && s["pay_to"] == nil {
+        } else if payTo == nil && s["pay_to"] == nil && !defaults.payToInvalid {
             r.problem("\(path).pay_to", "is required (here or in defaults.pay_to)", node)
         }
         let timeout = s["max_timeout_seconds"] == nil
