@@ -37,11 +37,7 @@ public struct PaymentSigner: Sendable {
         json.field("x402Version", version)
         if version == 2 {
             json.key("resource")
-            json.beginObject()
-            json.field("url", resource.url)
-            json.field("description", resource.description)
-            json.field("mimeType", resource.mimeType)
-            json.endObject()
+            resource.write(&json)
             json.key("accepted")
             option.writeV2(&json)
         } else {

@@ -18,11 +18,7 @@ extension RouteRequirements {
         v2.field("x402Version", 2)
         v2.field("error", error)
         v2.key("resource")
-        v2.beginObject()
-        v2.field("url", resource.url)
-        v2.field("description", resource.description)
-        v2.field("mimeType", resource.mimeType)
-        v2.endObject()
+        resource.write(&v2)
         v2.key("accepts")
         v2.beginArray()
         for option in options { option.writeV2(&v2) }

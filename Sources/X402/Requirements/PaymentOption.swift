@@ -93,6 +93,15 @@ public struct ResourceInfo: Sendable, Equatable {
         self.description = description
         self.mimeType = mimeType
     }
+
+    /// The v2 `resource` object.
+    func write(_ json: inout JSONWriter) {
+        json.beginObject()
+        json.field("url", url)
+        json.field("description", description)
+        json.field("mimeType", mimeType)
+        json.endObject()
+    }
 }
 
 /// What a route asks for: its description and every accepted way to pay.
