@@ -27,6 +27,7 @@ final class AuthHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .end:
             guard let requestHead = head else { return }
             head = nil
+            core.inFlight.add(1, ordering: .relaxed)
             handle(requestHead, context: context)
         }
     }
@@ -89,6 +90,7 @@ final class AuthHandler: ChannelInboundHandler, RemovableChannelHandler {
             context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
         }
         let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+        core.inFlight.subtract(1, ordering: .relaxed)
         if !keepAlive {
             done.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         }

@@ -61,6 +61,18 @@ public final class AuthServer: Service, Sendable {
             for channel in listening { channel.close(promise: nil) }
         }
         logger.info("stopped accepting connections")
+        await drain()
+    }
+
+    /// Lets requests already received get their answer (a decision may be waiting on Redis), up to
+    /// the grace period; Nginx retries nothing, so a dropped answer would be a client-visible error.
+    func drain() async {
+        let deadline = UnixClock.monotonicNanoseconds() + UInt64(max(0, graceSeconds)) * 1_000_000_000
+        while core.inFlight.load(ordering: .relaxed) > 0, UnixClock.monotonicNanoseconds() < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        let left = core.inFlight.load(ordering: .relaxed)
+        if left > 0 { logger.warning("shutdown grace period over with requests unanswered", metadata: ["requests": "\(left)"]) }
     }
 
     /// Closes the listeners (used by tests and on shutdown).

@@ -1,4 +1,5 @@
 import NIOHTTP1
+import Synchronization
 import X402
 
 /// What every connection handler shares: the authorizer, the decision log, limits.
@@ -6,6 +7,8 @@ public final class SidecarCore: Sendable {
     public let authorizer: Authorizer
     public let decisionLog: DecisionLog
     public let maxHeaderBytes: Int
+    /// Requests received and not yet answered; shutdown waits for them.
+    let inFlight = Atomic<Int>(0)
 
     public init(authorizer: Authorizer, decisionLog: DecisionLog, maxHeaderBytes: Int) {
         self.authorizer = authorizer
