@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import NIOCore
 import NIOPosix
@@ -19,7 +22,7 @@ import X402
 
     /// Starts a server, runs `body` with its port, stops it.
     static func withServer(
-        ledger: any NonceLedger = MemoryNonceLedger(), maxHeaderBytes: Int = 32768,
+        ledger: any NonceLedger = MemoryNonceLedger(), maxHeaderBytes: Int = 32768, unixPath: String? = nil,
         _ body: (Int, RouteRequirements) async throws -> Void
     ) async throws {
         let route = try route()
@@ -28,7 +31,8 @@ import X402
             authorizer: authorizer, decisionLog: DecisionLog(enabled: false), maxHeaderBytes: maxHeaderBytes)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
         let address = ListenAddress.tcp(host: "127.0.0.1", port: 0)
-        let server = AuthServer(core: core, addresses: [address], group: group, logger: Logger(label: "test"))
+        let addresses = [address] + (unixPath.map { [ListenAddress.unix(path: $0, mode: 0o660)] } ?? [])
+        let server = AuthServer(core: core, addresses: addresses, group: group, logger: Logger(label: "test"))
         try await server.start()
         do {
             try await body(server.port(of: address)!, route)
@@ -163,6 +167,20 @@ import X402
             // POST with a body on the same keep-alive connection: the body is ignored.
             try await connection.send("POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello")
             #expect(try await connection.receive().status == 200)
+        }
+    }
+
+    @Test func unixSocketListenerServesTheSameDecisions() async throws {
+        let path = "/tmp/x402-test-\(UnixClock.monotonicNanoseconds()).sock"
+        try await Self.withServer(unixPath: path) { _, route in
+            let connection = try RawHTTPConnection(unixPath: path)
+            #expect(try await connection.request(headers: Self.forwarded).status == 401)
+            let paid = try await connection.request(
+                headers: Self.forwarded + [("PAYMENT-SIGNATURE", Self.paymentHeader(route, nonce: "unix"))])
+            #expect(paid.status == 200)
+            var info = stat()
+            #expect(stat(path, &info) == 0)
+            #expect(info.st_mode & 0o777 == 0o660)
         }
     }
 
