@@ -57,6 +57,28 @@ guard case .success = verifier.verify(presented, route: route, now: now) else {
     fatalError("the benchmark payment does not verify")
 }
 
+// `--emit-payments N FILE`: N distinct valid PAYMENT-SIGNATURE values for the route above, valid
+// for an hour from now, one per line, for load tests that must present a fresh payment per request.
+if let index = CommandLine.arguments.firstIndex(of: "--emit-payments"), index + 2 < CommandLine.arguments.count,
+    let count = Int(CommandLine.arguments[index + 1])
+{
+    var spec = timespec()
+    clock_gettime(CLOCK_REALTIME, &spec)
+    let live = try! PaymentOption(
+        network: network.network, token: network.usdc, payTo: payTo, amount: "10000", maxTimeoutSeconds: 3000)
+    guard let file = fopen(CommandLine.arguments[index + 2], "w") else { fatalError("cannot write the payments file") }
+    for number in 0..<count {
+        let line = signer.header(
+            paying: live, resource: ResourceInfo(url: "https://api.example.com/weather", description: "bench",
+                                                 mimeType: "application/json"),
+            now: Int64(spec.tv_sec), nonce: Keccak256.hash(Array("load-\(spec.tv_sec)-\(number)".utf8)))
+        fputs(line + "\n", file)
+    }
+    fclose(file)
+    print("wrote \(count) payments to \(CommandLine.arguments[index + 2])")
+    exit(0)
+}
+
 let input32 = [UInt8](repeating: 0xAB, count: 32)
 let rows = [
     measure("keccak256 (32 B)", iterations: 200_000) { Keccak256.hash(input32)[0].hashValue },
