@@ -115,8 +115,12 @@ import X402
         }
     }
 
-    @Test func concurrentCopiesOfOnePaymentBuyOneRequest() async throws {
-        try await Self.withServer { port, route in
+    /// `memory` answers on the event loop; `embedded-fsync` may block, so it takes the task path.
+    @Test(arguments: ["memory", "embedded-fsync"])
+    func concurrentCopiesOfOnePaymentBuyOneRequest(ledgerKind: String) async throws {
+        let ledger: any NonceLedger = ledgerKind == "memory"
+            ? MemoryNonceLedger() : try EmbeddedNonceLedger(path: "/tmp/x402-router-\(UnixClock.monotonicNanoseconds()).journal", fsync: true)
+        try await Self.withServer(ledger: ledger) { port, route in
             let header = Self.paymentHeader(route, nonce: "concurrent")
             // Blocking clients run on their own threads: as Tasks they would starve the small
             // cooperative pool the server's reservation step runs on.

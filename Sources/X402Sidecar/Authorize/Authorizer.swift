@@ -52,16 +52,39 @@ public final class Authorizer: Sendable {
     /// Claims the authorization for this request. Fails closed when the ledger is unreachable.
     public func reserve(_ payment: VerifiedPayment, route: RouteRequirements, request: AuthorizeRequest) async -> Decision {
         let paymentId = PaymentId.make()
+        let won: Result<Bool, any Error>
         do {
-            let won = try await ledger.reserve(
-                payment.nonceKey, token: paymentId, expiresAt: payment.validBefore + reservationMargin)
-            guard won else {
-                let failure = PaymentFailure(
-                    .nonceAlreadyUsed, "this authorization was already used", payer: payment.payer)
-                return refuse(failure, route: route, request: request)
-            }
-            return .allow(Grant(payment: payment, paymentId: paymentId))
+            won = .success(
+                try await ledger.reserve(payment.nonceKey, token: paymentId, expiresAt: payment.validBefore + reservationMargin))
         } catch {
+            won = .failure(error)
+        }
+        return outcome(won, payment: payment, paymentId: paymentId, route: route, request: request)
+    }
+
+    /// The same, answered in place when the ledger is in-process and cannot block; `nil` otherwise.
+    public func reserveImmediately(_ payment: VerifiedPayment, route: RouteRequirements, request: AuthorizeRequest)
+        -> Decision?
+    {
+        guard let ledger = ledger as? any SynchronousNonceLedger, ledger.decidesWithoutBlocking else { return nil }
+        let paymentId = PaymentId.make()
+        let won = Result {
+            try ledger.reserveImmediately(payment.nonceKey, token: paymentId, expiresAt: payment.validBefore + reservationMargin)
+        }
+        return outcome(won, payment: payment, paymentId: paymentId, route: route, request: request)
+    }
+
+    private func outcome(
+        _ won: Result<Bool, any Error>, payment: VerifiedPayment, paymentId: String, route: RouteRequirements,
+        request: AuthorizeRequest
+    ) -> Decision {
+        switch won {
+        case .success(true):
+            return .allow(Grant(payment: payment, paymentId: paymentId))
+        case .success(false):
+            let failure = PaymentFailure(.nonceAlreadyUsed, "this authorization was already used", payer: payment.payer)
+            return refuse(failure, route: route, request: request)
+        case .failure:
             return .unavailable(reason: "nonce ledger unavailable", retryAfter: 5)
         }
     }

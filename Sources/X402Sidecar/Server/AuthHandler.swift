@@ -62,6 +62,10 @@ final class AuthHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .decided(let decision):
             finish(decision, request: request, head: head, context: context)
         case .reserve(let payment, let route):
+            if let decision = core.authorizer.reserveImmediately(payment, route: route, request: request) {
+                finish(decision, request: request, head: head, context: context)
+                return
+            }
             let promise = context.eventLoop.makePromise(of: Decision.self)
             let authorizer = core.authorizer
             promise.completeWithTask { await authorizer.reserve(payment, route: route, request: request) }

@@ -7,7 +7,7 @@ import X402
 /// The decision and its journal line happen in one critical section: two concurrent callers can
 /// never both win, and a reservation is never granted unless its line was written. Once a write
 /// fails the ledger refuses everything (fail closed) until restarted.
-public final class EmbeddedNonceLedger: NonceLedger {
+public final class EmbeddedNonceLedger: SynchronousNonceLedger {
     private struct State: ~Copyable {
         var table = NonceTable()
         var journal: NonceJournal
@@ -16,6 +16,8 @@ public final class EmbeddedNonceLedger: NonceLedger {
 
     private let state: Mutex<State>
     private let now: @Sendable () -> Int64
+    /// With an fsync per write a decision can take milliseconds: keep it off the event loops.
+    public let decidesWithoutBlocking: Bool
     /// Compact when the journal holds this many times more lines than live records.
     private let compactionRatio = 4
     private let compactionMinimumLines = 100_000
@@ -25,6 +27,7 @@ public final class EmbeddedNonceLedger: NonceLedger {
         throws
     {
         self.now = now
+        self.decidesWithoutBlocking = !fsync
         let journal = try NonceJournal(path: path, fsync: fsync)
         var table = NonceTable()
         _ = try NonceJournal.replay(path: path, into: &table, now: now())
@@ -36,6 +39,10 @@ public final class EmbeddedNonceLedger: NonceLedger {
     public var liveCount: Int { state.withLock { $0.table.count } }
 
     public func reserve(_ key: NonceKey, token: String, expiresAt: Int64) async throws -> Bool {
+        try reserveImmediately(key, token: token, expiresAt: expiresAt)
+    }
+
+    public func reserveImmediately(_ key: NonceKey, token: String, expiresAt: Int64) throws -> Bool {
         try check(key, token)
         let now = self.now()
         return try state.withLock { (state) throws -> Bool in

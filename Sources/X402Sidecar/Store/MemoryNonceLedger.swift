@@ -61,7 +61,7 @@ struct NonceTable: Sendable {
 
 /// In-process only: forgets every authorization on restart. For tests and benchmarks; `serve`
 /// refuses it unless told otherwise.
-public final class MemoryNonceLedger: NonceLedger {
+public final class MemoryNonceLedger: SynchronousNonceLedger {
     private let table = Mutex(NonceTable())
     private let now: @Sendable () -> Int64
 
@@ -69,9 +69,15 @@ public final class MemoryNonceLedger: NonceLedger {
         self.now = now
     }
 
-    public func reserve(_ key: NonceKey, token: String, expiresAt: Int64) async throws -> Bool {
+    public var decidesWithoutBlocking: Bool { true }
+
+    public func reserveImmediately(_ key: NonceKey, token: String, expiresAt: Int64) -> Bool {
         let now = self.now()
         return table.withLock { $0.reserve(key, token: token, expiresAt: expiresAt, now: now) }
+    }
+
+    public func reserve(_ key: NonceKey, token: String, expiresAt: Int64) async throws -> Bool {
+        reserveImmediately(key, token: token, expiresAt: expiresAt)
     }
 
     @discardableResult

@@ -56,3 +56,15 @@ public protocol NonceLedger: Sendable {
     /// Throws when the store cannot currently serve requests (used by `/readyz`).
     func checkReady() async throws
 }
+
+/// A ledger that can decide a reservation without suspending (an in-process one). The server then
+/// answers on the event loop instead of hopping to a task, which is most of a paid request's
+/// overhead beyond signature recovery.
+public protocol SynchronousNonceLedger: NonceLedger {
+    /// `false` when a decision may block for long (e.g. an fsync per write): then the caller must
+    /// use the asynchronous path, off the event loop.
+    var decidesWithoutBlocking: Bool { get }
+
+    /// `reserve`, answered in place.
+    func reserveImmediately(_ key: NonceKey, token: String, expiresAt: Int64) throws -> Bool
+}
