@@ -30,43 +30,34 @@ final class RawHTTPConnection: @unchecked Sendable {
     private var buffer: [UInt8] = []
 
     /// Connects to a unix socket instead of TCP.
-    init(unixPath: String) throws {
-        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+    convenience init(unixPath: String) throws {
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            let bytes = Array(unixPath.utf8.prefix(raw.count - 1))
-            raw.copyBytes(from: bytes + [0])
+            raw.copyBytes(from: Array(unixPath.utf8.prefix(raw.count - 1)) + [0])
         }
-        var timeout = timeval(tv_sec: 10, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
-        guard connected == 0 else {
-            close(fd)
-            throw Failure(description: "connect to \(unixPath) failed: errno \(errno)")
-        }
+        try self.init(family: AF_UNIX, address: address, name: unixPath)
     }
 
-    init(port: Int) throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    convenience init(port: Int) throws {
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        try self.init(family: AF_INET, address: address, name: "127.0.0.1:\(port)")
+    }
+
+    private init<Address>(family: Int32, address: Address, name: String) throws {
+        fd = socket(family, Int32(SOCK_STREAM.rawValue), 0)
         var timeout = timeval(tv_sec: 10, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var address = address
         let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<Address>.size)) }
         }
         guard connected == 0 else {
             close(fd)
-            throw Failure(description: "connect failed: errno \(errno)")
+            throw Failure(description: "connect to \(name) failed: errno \(errno)")
         }
     }
 
