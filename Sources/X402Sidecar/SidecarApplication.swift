@@ -11,7 +11,54 @@ public enum SidecarApplication {
     public struct Assembly: Sendable {
         public var server: AuthServer
         public var ledger: any NonceLedger
+        public var settlements: Settlements?
         public var services: [any Service]
+    }
+
+    public static func makeQueue(
+        _ kind: SettlementSettings.QueueKind, group: any EventLoopGroup, logger: Logger
+    ) throws -> any SettlementQueue {
+        switch kind {
+        case .memory:
+            return try EmbeddedSettlementQueue(path: nil)
+        case .embedded(let path, let fsync):
+            return try EmbeddedSettlementQueue(path: path, fsync: fsync)
+        case .redis(let url, let prefix):
+            let client = RedisClient(configuration: try RedisClient.Configuration(url: url), group: group, logger: logger)
+            return RedisSettlementQueue(client: client, keyPrefix: prefix)
+        }
+    }
+
+    public static func makeSettlements(
+        _ configuration: SidecarConfiguration, ledger: any NonceLedger, group: any EventLoopGroup, logger: Logger
+    ) throws -> Settlements? {
+        guard let settings = configuration.settlement else { return nil }
+        let queue = try makeQueue(settings.queue, group: group, logger: logger)
+        let chains = configuration.rpcURLs.mapValues { EthereumRPC(url: $0) }
+        var facilitator: FacilitatorClient?
+        if let settings = configuration.facilitator {
+            var headers: [(String, String)] = []
+            if let token = settings.bearerToken { headers.append(("Authorization", "Bearer \(token)")) }
+            facilitator = FacilitatorClient(
+                baseURL: settings.url,
+                http: HTTPJSONClient(timeout: .milliseconds(Int64(settings.timeoutMilliseconds)), headers: headers),
+                retries: settings.retries, chains: chains, logger: logger)
+        }
+        var relayers: [UInt64: Relayer] = [:]
+        if let relayer = configuration.relayer {
+            var options = Relayer.Options()
+            options.legacyTransactions = relayer.legacyTransactions
+            options.simulate = relayer.simulate
+            options.checkBalance = relayer.checkBalance
+            options.receiptTimeoutSeconds = Double(relayer.receiptTimeoutSeconds)
+            for (chainId, rpc) in chains {
+                relayers[chainId] = Relayer(rpc: rpc, chainId: chainId, privateKeyHex: relayer.privateKey, options: options,
+                                            logger: logger)
+            }
+        }
+        return Settlements(
+            settings: settings, queue: queue, ledger: ledger, routes: configuration.routeSettlement,
+            facilitator: facilitator, relayers: relayers, logger: logger)
     }
 
     public static func makeLedger(
@@ -33,13 +80,20 @@ public enum SidecarApplication {
         decisionLog: DecisionLog? = nil
     ) throws -> Assembly {
         let ledger = try makeLedger(configuration.ledger, group: group, logger: logger)
-        let authorizer = Authorizer(routes: configuration.routes, verifier: configuration.verifier, ledger: ledger)
+        let settlements = try makeSettlements(configuration, ledger: ledger, group: group, logger: logger)
+        if settlements == nil {
+            logger.warning("no settlement section: payments are verified and reserved but never settled on chain")
+        }
+        let authorizer = Authorizer(
+            routes: configuration.routes, verifier: configuration.verifier, ledger: ledger, settlements: settlements)
         let core = SidecarCore(
             authorizer: authorizer, decisionLog: decisionLog ?? DecisionLog(enabled: configuration.log.decisions),
             maxHeaderBytes: configuration.server.maxHeaderBytes)
         let server = AuthServer(
             core: core, addresses: configuration.server.listen, group: group, logger: logger,
             graceSeconds: configuration.server.shutdownGraceSeconds)
-        return Assembly(server: server, ledger: ledger, services: [server])
+        var services: [any Service] = [server]
+        if let settlements { services.append(settlements) }
+        return Assembly(server: server, ledger: ledger, settlements: settlements, services: services)
     }
 }

@@ -73,6 +73,18 @@ public struct PaymentOption: Sendable, Equatable {
         json.endObject()
     }
 
+    /// The requirement as a facilitator's `/verify` and `/settle` take it (`paymentRequirements`),
+    /// in the field names of the payment's protocol version.
+    public func requirementsJSON(version: Int, resource: ResourceInfo) -> String {
+        var json = JSONWriter()
+        if version == 1 {
+            writeV1(&json, v1Network: network.v1Name ?? network.caip2, resource: resource)
+        } else {
+            writeV2(&json)
+        }
+        return json.string
+    }
+
     private func writeExtra(_ json: inout JSONWriter) {
         json.key("extra")
         json.beginObject()

@@ -18,9 +18,28 @@ public struct Grant: Sendable, Equatable {
     public var payment: VerifiedPayment
     /// Our id for this payment; it also owns the nonce reservation.
     public var paymentId: String
+    /// The settlement transaction, when the payment was settled before the request was allowed.
+    public var transaction: String?
 
-    public init(payment: VerifiedPayment, paymentId: String) {
+    public init(payment: VerifiedPayment, paymentId: String, transaction: String? = nil) {
         self.payment = payment
         self.paymentId = paymentId
+        self.transaction = transaction
+    }
+
+    /// The `PAYMENT-RESPONSE` (v2) / `X-PAYMENT-RESPONSE` (v1) value once settled: base64 of the
+    /// settle response JSON.
+    public var settlementResponseHeader: String? {
+        guard let transaction else { return nil }
+        var json = JSONWriter()
+        json.beginObject()
+        json.key("success")
+        json.bool(true)
+        json.field("transaction", transaction)
+        json.field("network", payment.version == 1 ? (payment.option.network.v1Name ?? payment.option.network.caip2)
+                   : payment.option.network.caip2)
+        json.field("payer", payment.payer)
+        json.endObject()
+        return Base64.encode(json.bytes)
     }
 }

@@ -6,6 +6,15 @@ public struct Authorization: Sendable, Equatable {
     public var validAfter: String
     public var validBefore: String
     public var nonce: String
+
+    public init(from: String, to: String, value: String, validAfter: String, validBefore: String, nonce: String) {
+        self.from = from
+        self.to = to
+        self.value = value
+        self.validAfter = validAfter
+        self.validBefore = validBefore
+        self.nonce = nonce
+    }
 }
 
 /// A decoded `PAYMENT-SIGNATURE` (v2) or `X-PAYMENT` (v1) header.

@@ -114,4 +114,25 @@ public struct JSONWriter {
             bytes.append(Self.hex[Int((unit >> UInt16(shift)) & 0xF)])
         }
     }
+
+    /// A parsed value, written back with object keys sorted (deterministic output).
+    public mutating func value(_ value: JSONValue) {
+        switch value {
+        case .object(let members):
+            beginObject()
+            for name in members.keys.sorted() {
+                key(name)
+                self.value(members[name]!)
+            }
+            endObject()
+        case .array(let items):
+            beginArray()
+            for item in items { self.value(item) }
+            endArray()
+        case .string(let text): string(text)
+        case .number(let text): raw(Array(text.utf8))
+        case .bool(let flag): bool(flag)
+        case .null: null()
+        }
+    }
 }

@@ -7,6 +7,8 @@ public final class Authorizer: Sendable {
     public let routes: [String: RouteRequirements]
     public let verifier: PaymentVerifier
     public let ledger: any NonceLedger
+    /// Takes granted payments to the chain; nil only in tests of the decision path alone.
+    public let settlements: Settlements?
     /// Unix seconds; injectable for tests.
     let now: @Sendable () -> Int64
     /// Seconds past `validBefore` that a reservation is kept (the chain refuses the authorization
@@ -15,11 +17,12 @@ public final class Authorizer: Sendable {
 
     public init(
         routes: [String: RouteRequirements], verifier: PaymentVerifier, ledger: any NonceLedger,
-        now: @escaping @Sendable () -> Int64 = { UnixClock.seconds() }
+        settlements: Settlements? = nil, now: @escaping @Sendable () -> Int64 = { UnixClock.seconds() }
     ) {
         self.routes = routes
         self.verifier = verifier
         self.ledger = ledger
+        self.settlements = settlements
         self.now = now
     }
 
@@ -59,7 +62,9 @@ public final class Authorizer: Sendable {
         } catch {
             won = .failure(error)
         }
-        return outcome(won, payment: payment, paymentId: paymentId, route: route, request: request)
+        let decision = outcome(won, payment: payment, paymentId: paymentId, route: route, request: request)
+        guard case .allow(let grant) = decision, let settlements else { return decision }
+        return await settlements.accept(grant, route: route, request: request)
     }
 
     /// The same, answered in place when the ledger is in-process and cannot block; `nil` otherwise.
@@ -67,11 +72,14 @@ public final class Authorizer: Sendable {
         -> Decision?
     {
         guard let ledger = ledger as? any SynchronousNonceLedger, ledger.decidesWithoutBlocking else { return nil }
+        if let settlements, !settlements.acceptsImmediately(route.name) { return nil }
         let paymentId = PaymentId.make()
         let won = Result {
             try ledger.reserveImmediately(payment.nonceKey, token: paymentId, expiresAt: payment.validBefore + reservationMargin)
         }
-        return outcome(won, payment: payment, paymentId: paymentId, route: route, request: request)
+        let decision = outcome(won, payment: payment, paymentId: paymentId, route: route, request: request)
+        guard case .allow(let grant) = decision, let settlements else { return decision }
+        return settlements.acceptImmediately(grant, route: route, request: request) ?? decision
     }
 
     private func outcome(

@@ -64,7 +64,10 @@ private enum Builder {
     }
 
     static func build(_ root: Node, _ r: inout ConfigReader) -> SidecarConfiguration? {
-        let sections = ["server", "log", "verification", "defaults", "networks", "routes", "stores"]
+        let sections = [
+            "server", "log", "verification", "defaults", "networks", "routes", "stores", "settlement", "facilitator",
+            "relayer", "rpc_urls",
+        ]
         guard let entries = r.mapping(root, "", allowed: sections) else { return nil }
         let section = Dictionary(entries, uniquingKeysWith: { first, _ in first })
         let server = serverSettings(section["server"], &r)
@@ -73,16 +76,184 @@ private enum Builder {
         let defaults = defaultSettings(section["defaults"], &r)
         let networks = customNetworks(section["networks"], &r)
         let ledger = stores(section["stores"], &r)
+        let settlement = settlementSettings(section["settlement"], ledger: ledger, &r)
+        let facilitator = facilitatorSettings(section["facilitator"], &r)
+        let relayer = relayerSettings(section["relayer"], &r)
+        let rpcURLs = rpcURLSettings(section["rpc_urls"], networks: networks, &r)
         var routes: [String: RouteRequirements] = [:]
+        var routeSettlement: [String: RouteSettlement] = [:]
         if let routesNode = section["routes"] {
             for (name, node) in r.mapping(routesNode, "routes") ?? [] {
                 if let route = route(name, node, defaults: defaults, networks: networks, &r) { routes[name] = route }
+                if section["settlement"] != nil, let choice = routeSettlementChoice(name, node, settlement: settlement, &r) {
+                    routeSettlement[name] = choice
+                    if let route = routes[name] {
+                        checkSettler(choice, route: route, node: node, facilitator: facilitator, relayer: relayer,
+                                     rpcURLs: rpcURLs, &r)
+                    }
+                }
             }
             if routesNode.mapping?.count == 0 { r.problem("routes", "must list at least one route", routesNode) }
         } else {
             r.problem("routes", "is required: name at least one route to protect")
         }
-        return SidecarConfiguration(server: server, routes: routes, ledger: ledger, verifier: verifier, log: log)
+        let configured = section["settlement"] != nil
+        return SidecarConfiguration(
+            server: server, routes: routes, ledger: ledger, verifier: verifier, log: log,
+            settlement: configured ? settlement : nil, routeSettlement: configured ? routeSettlement : [:], facilitator: facilitator, relayer: relayer,
+            rpcURLs: rpcURLs)
+    }
+
+    static func settlementSettings(_ node: Node?, ledger: LedgerSettings, _ r: inout ConfigReader) -> SettlementSettings {
+        var settings = SettlementSettings()
+        switch ledger {
+        case .memory: settings.queue = .memory
+        case .embedded(let journal, let fsync):
+            let directory = journal.contains("/") ? String(journal[..<journal.lastIndex(of: "/")!]) : "."
+            settings.queue = .embedded(journalPath: directory + "/settlements.journal", fsync: fsync)
+        case .redis(let url, let prefix): settings.queue = .redis(url: url, keyPrefix: prefix)
+        }
+        let allowed = [
+            "mode", "via", "journal", "fsync", "max_attempts", "retry_base_ms", "retry_max_seconds",
+            "report_timeout_seconds", "report_timeout_policy", "before_timeout_seconds", "lease_seconds",
+        ]
+        guard let entries = r.mapping(node, "settlement", allowed: allowed) else { return settings }
+        let s = Dictionary(entries, uniquingKeysWith: { first, _ in first })
+        if let mode = enumValue(s["mode"], "settlement.mode", SettlementMode.self, &r) { settings.mode = mode }
+        if let via = enumValue(s["via"], "settlement.via", SettlementVia.self, &r) { settings.via = via }
+        if let journal = r.string(s["journal"], "settlement.journal") {
+            if case .redis = ledger {
+                r.problem("settlement.journal", "applies to the embedded store only; the redis store queues in Redis", s["journal"])
+            }
+            settings.queue = .embedded(journalPath: journal, fsync: r.bool(s["fsync"], "settlement.fsync") ?? false)
+        }
+        if let value = r.int(s["max_attempts"], "settlement.max_attempts", range: 1...1000) { settings.maxAttempts = value }
+        if let value = r.int(s["retry_base_ms"], "settlement.retry_base_ms", range: 1...600_000) {
+            settings.retryBaseMilliseconds = value
+        }
+        if let value = r.int(s["retry_max_seconds"], "settlement.retry_max_seconds", range: 1...86400) {
+            settings.retryMaxSeconds = value
+        }
+        if let value = r.int(s["report_timeout_seconds"], "settlement.report_timeout_seconds", range: 1...3600) {
+            settings.reportTimeoutSeconds = value
+        }
+        if let policy = enumValue(s["report_timeout_policy"], "settlement.report_timeout_policy",
+                                  SettlementSettings.HoldTimeoutPolicy.self, &r) {
+            settings.holdTimeoutPolicy = policy
+        }
+        if let value = r.int(s["before_timeout_seconds"], "settlement.before_timeout_seconds", range: 1...600) {
+            settings.beforeTimeoutSeconds = value
+        }
+        if let value = r.int(s["lease_seconds"], "settlement.lease_seconds", range: 5...3600) { settings.leaseSeconds = value }
+        return settings
+    }
+
+    static func enumValue<E: RawRepresentable & CaseIterable>(
+        _ node: Node?, _ path: String, _ type: E.Type, _ r: inout ConfigReader
+    ) -> E? where E.RawValue == String {
+        guard let text = r.string(node, path) else { return nil }
+        if let value = E(rawValue: text) { return value }
+        let names = E.allCases.map(\.rawValue).joined(separator: ", ")
+        r.problem(path, "must be one of \(names), not \"\(text)\"", node)
+        return nil
+    }
+
+    static func facilitatorSettings(_ node: Node?, _ r: inout ConfigReader) -> FacilitatorSettings? {
+        guard let entries = r.mapping(node, "facilitator", allowed: ["url", "timeout_ms", "retries", "bearer_token"])
+        else { return nil }
+        let s = Dictionary(entries, uniquingKeysWith: { first, _ in first })
+        guard let url = r.string(s["url"], "facilitator.url") else {
+            if s["url"] == nil { r.problem("facilitator.url", "is required", node) }
+            return nil
+        }
+        if !(url.hasPrefix("http://") || url.hasPrefix("https://")) {
+            r.problem("facilitator.url", "must be an http:// or https:// URL, not \"\(url)\"", s["url"])
+        }
+        var settings = FacilitatorSettings(url: url)
+        if let value = r.int(s["timeout_ms"], "facilitator.timeout_ms", range: 100...120_000) {
+            settings.timeoutMilliseconds = value
+        }
+        if let value = r.int(s["retries"], "facilitator.retries", range: 0...10) { settings.retries = value }
+        settings.bearerToken = r.string(s["bearer_token"], "facilitator.bearer_token")
+        return settings
+    }
+
+    static func relayerSettings(_ node: Node?, _ r: inout ConfigReader) -> RelayerSettings? {
+        let allowed = ["private_key", "legacy_transactions", "simulate", "check_balance", "receipt_timeout_seconds"]
+        guard let entries = r.mapping(node, "relayer", allowed: allowed) else { return nil }
+        let s = Dictionary(entries, uniquingKeysWith: { first, _ in first })
+        guard let key = r.string(s["private_key"], "relayer.private_key") else {
+            if s["private_key"] == nil {
+                r.problem("relayer.private_key", "is required (use ${X402_RELAYER_KEY}; never commit a key)", node)
+            }
+            return nil
+        }
+        guard let bytes = Hex.decode(key, byteCount: 32), Secp256k1.address(privateKey: bytes) != nil else {
+            r.problem("relayer.private_key", "must be 0x followed by 64 hex digits (a valid secp256k1 key)", s["private_key"])
+            return nil
+        }
+        var settings = RelayerSettings(privateKey: key)
+        if let value = r.bool(s["legacy_transactions"], "relayer.legacy_transactions") { settings.legacyTransactions = value }
+        if let value = r.bool(s["simulate"], "relayer.simulate") { settings.simulate = value }
+        if let value = r.bool(s["check_balance"], "relayer.check_balance") { settings.checkBalance = value }
+        if let value = r.int(s["receipt_timeout_seconds"], "relayer.receipt_timeout_seconds", range: 1...600) {
+            settings.receiptTimeoutSeconds = value
+        }
+        return settings
+    }
+
+    static func rpcURLSettings(_ node: Node?, networks: [String: CustomNetwork], _ r: inout ConfigReader) -> [UInt64: String] {
+        var urls: [UInt64: String] = [:]
+        for (name, value) in r.mapping(node, "rpc_urls") ?? [] {
+            let path = "rpc_urls.\(name)"
+            guard let url = r.string(value, path) else { continue }
+            guard let network = resolveNetwork(name, networks) else {
+                r.problem(path, "\"\(name)\" is not a known network", value)
+                continue
+            }
+            if !(url.hasPrefix("http://") || url.hasPrefix("https://")) {
+                r.problem(path, "must be an http:// or https:// URL, not \"\(url)\"", value)
+            }
+            urls[network.network.chainId] = url
+        }
+        return urls
+    }
+
+    static func routeSettlementChoice(
+        _ name: String, _ node: Node, settlement: SettlementSettings, _ r: inout ConfigReader
+    ) -> RouteSettlement? {
+        guard let members = node.mapping else { return nil }
+        var choice = RouteSettlement(mode: settlement.mode, via: settlement.via)
+        for (key, value) in members {
+            switch key.string {
+            case "settlement":
+                if let mode = enumValue(value, "routes.\(name).settlement", SettlementMode.self, &r) { choice.mode = mode }
+            case "settle_via":
+                if let via = enumValue(value, "routes.\(name).settle_via", SettlementVia.self, &r) { choice.via = via }
+            default: break
+            }
+        }
+        return choice
+    }
+
+    static func checkSettler(
+        _ choice: RouteSettlement, route: RouteRequirements, node: Node, facilitator: FacilitatorSettings?,
+        relayer: RelayerSettings?, rpcURLs: [UInt64: String], _ r: inout ConfigReader
+    ) {
+        let path = "routes.\(route.name)"
+        switch choice.via {
+        case .facilitator:
+            if facilitator == nil {
+                r.problem(path, "settles through a facilitator, but no facilitator.url is configured", node)
+            }
+        case .relayer:
+            if relayer == nil {
+                r.problem(path, "settles through our relayer, but no relayer.private_key is configured", node)
+            }
+            for option in route.options where rpcURLs[option.network.chainId] == nil {
+                r.problem(path, "settles through our relayer on \(option.network.caip2), but rpc_urls has no entry for it", node)
+            }
+        }
     }
 
     static func serverSettings(_ node: Node?, _ r: inout ConfigReader) -> ServerSettings {
@@ -245,7 +416,8 @@ private enum Builder {
             r.problem(path, "route names use letters, digits, '_', '.' and '-' (at most 64)", node)
         }
         let optionKeys = ["price", "network", "pay_to", "asset", "max_timeout_seconds"]
-        guard let entries = r.mapping(node, path, allowed: ["description", "mime_type", "accepts"] + optionKeys) else {
+        let routeKeys = ["description", "mime_type", "accepts", "settlement", "settle_via"]
+        guard let entries = r.mapping(node, path, allowed: routeKeys + optionKeys) else {
             return nil
         }
         let s = Dictionary(entries, uniquingKeysWith: { first, _ in first })

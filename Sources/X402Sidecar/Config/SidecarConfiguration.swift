@@ -9,16 +9,30 @@ public struct SidecarConfiguration: Sendable {
     public var ledger: LedgerSettings
     public var verifier: PaymentVerifier
     public var log: LogSettings
+    /// nil: payments are verified and reserved but never settled (`check-config` warns).
+    public var settlement: SettlementSettings?
+    public var routeSettlement: [String: RouteSettlement]
+    public var facilitator: FacilitatorSettings?
+    public var relayer: RelayerSettings?
+    /// JSON-RPC endpoints by chain id (the relayer's, and the facilitator path's on-chain checks).
+    public var rpcURLs: [UInt64: String]
 
     public init(
         server: ServerSettings = ServerSettings(), routes: [String: RouteRequirements],
-        ledger: LedgerSettings = .memory, verifier: PaymentVerifier = PaymentVerifier(), log: LogSettings = LogSettings()
+        ledger: LedgerSettings = .memory, verifier: PaymentVerifier = PaymentVerifier(), log: LogSettings = LogSettings(),
+        settlement: SettlementSettings? = nil, routeSettlement: [String: RouteSettlement] = [:],
+        facilitator: FacilitatorSettings? = nil, relayer: RelayerSettings? = nil, rpcURLs: [UInt64: String] = [:]
     ) {
         self.server = server
         self.routes = routes
         self.ledger = ledger
         self.verifier = verifier
         self.log = log
+        self.settlement = settlement
+        self.routeSettlement = routeSettlement
+        self.facilitator = facilitator
+        self.relayer = relayer
+        self.rpcURLs = rpcURLs
     }
 }
 

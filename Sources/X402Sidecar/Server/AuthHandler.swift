@@ -42,6 +42,23 @@ final class AuthHandler: ChannelInboundHandler, RemovableChannelHandler {
         switch path {
         case "/authorize", "/_x402/authorize":
             authorize(head, context: context)
+        case "/report", "/_x402/report":
+            let promise = context.eventLoop.makePromise(of: DecisionResponse.self)
+            let core = self.core
+            let query = Self.query(head.uri)
+            let paymentId = query["payment_id"] ?? head.headers.first(name: "X-X402-Payment-Id")
+            let status = query["status"] ?? head.headers.first(name: "X-X402-Upstream-Status")
+            promise.completeWithTask { await core.report(paymentId: paymentId, status: status) }
+            promise.futureResult.assumeIsolated().whenSuccess { response in
+                self.write(response, for: head, context: context)
+            }
+        case "/metrics":
+            let promise = context.eventLoop.makePromise(of: DecisionResponse.self)
+            let core = self.core
+            promise.completeWithTask { await core.metrics() }
+            promise.futureResult.assumeIsolated().whenSuccess { response in
+                self.write(response, for: head, context: context)
+            }
         case "/healthz":
             write(Self.json(.ok, #"{"status":"ok"}"#), for: head, context: context)
         case "/readyz":
@@ -79,6 +96,7 @@ final class AuthHandler: ChannelInboundHandler, RemovableChannelHandler {
                         context: ChannelHandlerContext) {
         let micros = (UnixClock.monotonicNanoseconds() &- started) / 1000
         core.decisionLog.record(decision, request: request, latencyMicros: micros)
+        core.count(decision)
         write(DecisionResponse(decision), for: head, context: context)
     }
 
@@ -104,6 +122,17 @@ final class AuthHandler: ChannelInboundHandler, RemovableChannelHandler {
         var size = head.uri.utf8.count + 16
         for (name, value) in head.headers { size += name.utf8.count + value.utf8.count + 4 }
         return size
+    }
+
+    /// `a=b&c=d` after the `?`, percent-decoding left out: our values are hex and digits.
+    static func query(_ uri: String) -> [String: String] {
+        guard let mark = uri.firstIndex(of: "?") else { return [:] }
+        var result: [String: String] = [:]
+        for pair in uri[uri.index(after: mark)...].split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            if parts.count == 2 { result[String(parts[0])] = String(parts[1]) }
+        }
+        return result
     }
 
     static func json(_ status: HTTPResponseStatus, _ body: String) -> DecisionResponse {

@@ -27,6 +27,9 @@ public struct DecisionResponse: Sendable, Equatable {
         public static let network = "X-X402-Network"
         public static let paymentId = "X-X402-Payment-Id"
         public static let version = "X-X402-Version"
+        public static let transaction = "X-X402-Transaction"
+        public static let paymentResponse = "PAYMENT-RESPONSE"
+        public static let paymentResponseV1 = "X-PAYMENT-RESPONSE"
     }
 
     public init(_ decision: Decision) {
@@ -41,6 +44,10 @@ public struct DecisionResponse: Sendable, Equatable {
             headers.add(name: Header.network, value: payment.option.network.caip2)
             headers.add(name: Header.paymentId, value: grant.paymentId)
             headers.add(name: Header.version, value: String(payment.version))
+            if let transaction = grant.transaction, let settled = grant.settlementResponseHeader {
+                headers.add(name: Header.transaction, value: transaction)
+                headers.add(name: payment.version == 1 ? Header.paymentResponseV1 : Header.paymentResponse, value: settled)
+            }
             self.init(status: .ok, headers: headers, body: "")
 
         case .paymentRequired(let challenge, let failure):

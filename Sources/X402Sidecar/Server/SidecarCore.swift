@@ -9,6 +9,12 @@ public final class SidecarCore: Sendable {
     public let maxHeaderBytes: Int
     /// Requests received and not yet answered; shutdown waits for them.
     let inFlight = Atomic<Int>(0)
+    /// Decisions by outcome, for `/metrics`.
+    let allowed = Atomic<Int>(0)
+    let paymentRequired = Atomic<Int>(0)
+    let refused = Atomic<Int>(0)
+    let unavailable = Atomic<Int>(0)
+    let misconfigured = Atomic<Int>(0)
 
     public init(authorizer: Authorizer, decisionLog: DecisionLog, maxHeaderBytes: Int) {
         self.authorizer = authorizer
@@ -20,6 +26,7 @@ public final class SidecarCore: Sendable {
     func readiness() async -> DecisionResponse {
         do {
             try await authorizer.ledger.checkReady()
+            try await authorizer.settlements?.queue.checkReady()
             return AuthHandler.json(.ok, #"{"status":"ready"}"#)
         } catch {
             var json = JSONWriter()
@@ -29,5 +36,69 @@ public final class SidecarCore: Sendable {
             json.endObject()
             return AuthHandler.json(.serviceUnavailable, json.string)
         }
+    }
+
+    func count(_ decision: Decision) {
+        switch decision {
+        case .allow: allowed.add(1, ordering: .relaxed)
+        case .paymentRequired: paymentRequired.add(1, ordering: .relaxed)
+        case .refused: refused.add(1, ordering: .relaxed)
+        case .unavailable: unavailable.add(1, ordering: .relaxed)
+        case .misconfigured: misconfigured.add(1, ordering: .relaxed)
+        }
+    }
+
+    /// Nginx's report of a paid request's upstream status (`after` settlement).
+    func report(paymentId: String?, status: String?) async -> DecisionResponse {
+        guard let paymentId, !paymentId.isEmpty, paymentId.utf8.count <= 64,
+            let status, let code = Int(status), (100...599).contains(code)
+        else {
+            return AuthHandler.json(.badRequest, #"{"error":"payment_id and a status 100-599 are required"}"#)
+        }
+        guard let settlements = authorizer.settlements else {
+            return AuthHandler.json(.notFound, #"{"error":"settlement is not configured"}"#)
+        }
+        do {
+            let result = try await settlements.report(paymentId: paymentId, upstreamStatus: code)
+            let text: String
+            switch result {
+            case .willSettle: text = "settle"
+            case .released: text = "released"
+            case .unknown: return AuthHandler.json(.notFound, #"{"error":"unknown payment id"}"#)
+            case .alreadyDecided(let state): text = "already " + state.rawValue
+            }
+            return AuthHandler.json(.ok, "{\"result\":\"\(text)\"}")
+        } catch {
+            return AuthHandler.json(.serviceUnavailable, #"{"error":"settlement queue unavailable"}"#)
+        }
+    }
+
+    /// Prometheus text exposition.
+    func metrics() async -> DecisionResponse {
+        var text = "# HELP x402_decisions_total Authorization decisions by outcome.\n# TYPE x402_decisions_total counter\n"
+        for (outcome, counter) in [("allow", allowed.load(ordering: .relaxed)), ("payment_required", paymentRequired.load(ordering: .relaxed)),
+                                   ("refused", refused.load(ordering: .relaxed)), ("unavailable", unavailable.load(ordering: .relaxed)),
+                                   ("misconfigured", misconfigured.load(ordering: .relaxed))] {
+            text += "x402_decisions_total{outcome=\"\(outcome)\"} \(counter)\n"
+        }
+        text += "# HELP x402_requests_in_flight Requests received and not yet answered.\n# TYPE x402_requests_in_flight gauge\n"
+        text += "x402_requests_in_flight \(inFlight.load(ordering: .relaxed))\n"
+        if let settlements = authorizer.settlements {
+            let c = settlements.counters
+            text += "# HELP x402_settlements_total Settlement outcomes.\n# TYPE x402_settlements_total counter\n"
+            for (outcome, counter) in [("enqueued", c.enqueued.load(ordering: .relaxed)), ("settled", c.settled.load(ordering: .relaxed)),
+                                       ("released", c.released.load(ordering: .relaxed)), ("retried", c.retried.load(ordering: .relaxed)),
+                                       ("dead_lettered", c.deadLettered.load(ordering: .relaxed))] {
+                text += "x402_settlements_total{outcome=\"\(outcome)\"} \(counter)\n"
+            }
+            if let stats = try? await settlements.queue.stats() {
+                text += "# HELP x402_settlement_queue_jobs Jobs in the settlement queue by state.\n"
+                text += "# TYPE x402_settlement_queue_jobs gauge\n"
+                text += "x402_settlement_queue_jobs{state=\"pending\"} \(stats.pending)\n"
+                text += "x402_settlement_queue_jobs{state=\"held\"} \(stats.held)\n"
+                text += "x402_settlement_queue_jobs{state=\"dead\"} \(stats.dead)\n"
+            }
+        }
+        return DecisionResponse(status: .ok, headers: ["Content-Type": "text/plain; version=0.0.4"], body: text)
     }
 }

@@ -1,0 +1,214 @@
+import X402
+
+/// When a route's payments are settled on chain.
+public enum SettlementMode: String, Sendable, CaseIterable {
+    /// Settle first; the request is allowed only once the transfer is mined.
+    case before
+    /// Allow at once; settle when Nginx reports an upstream status below 400, release otherwise.
+    case after
+    /// Allow at once; always settle, in the background.
+    case deferred
+}
+
+/// Who submits the `transferWithAuthorization`.
+public enum SettlementVia: String, Sendable, CaseIterable {
+    /// A facilitator's `/settle` (Coinbase CDP, x402.org, a self-hosted one).
+    case facilitator
+    /// Our own relayer: we sign and send the transaction with our key.
+    case relayer
+}
+
+/// One accepted payment on its way to the chain. Everything needed to settle it is inside, so a
+/// job read back from the queue after a crash can be finished without the request that made it.
+public struct SettlementJob: Sendable, Equatable {
+    public enum State: String, Sendable {
+        /// Waiting for `after`'s upstream report (until `holdUntil`).
+        case held
+        /// To be settled at or after `dueAt`.
+        case pending
+        /// Mined; `transaction` holds the hash. Terminal.
+        case settled
+        /// Not to be settled (upstream failed under `after`); the reservation was given back. Terminal.
+        case released
+        /// Given up after `maxAttempts` or a permanent error; needs an operator. Terminal.
+        case dead
+    }
+
+    /// The payment id (also the nonce reservation's owner token).
+    public var id: String
+    public var route: String
+    public var mode: SettlementMode
+    public var via: SettlementVia
+    public var state: State
+    public var version: Int
+    /// CAIP-2, e.g. `eip155:84532`.
+    public var network: String
+    public var chainId: UInt64
+    public var asset: String
+    public var payTo: String
+    public var amount: String
+    public var payer: String
+    public var authorization: Authorization
+    public var signature: String
+    /// The decoded payment header (JSON), forwarded unchanged to a facilitator.
+    public var paymentPayload: String
+    /// The server's requirement (JSON, field names of `version`), for a facilitator.
+    public var paymentRequirements: String
+    public var createdAt: Int64
+    public var dueAt: Int64
+    public var holdUntil: Int64
+    public var attempts: Int
+    /// The transaction submitted or reported for this payment, once known (the relayer records it
+    /// before sending, so a crash between sending and recording cannot lead to a blind resubmit).
+    public var transaction: String?
+    public var lastError: String?
+    /// For `after`: the upstream status Nginx reported.
+    public var upstreamStatus: Int?
+
+    public var nonceKey: NonceKey {
+        NonceKey(network: network, asset: asset, payer: payer, nonce: authorization.nonce)
+    }
+
+    public var isTerminal: Bool { state == .settled || state == .released || state == .dead }
+
+    /// The job for a payment that was just granted.
+    public init(grant: Grant, route: String, mode: SettlementMode, via: SettlementVia, resource: ResourceInfo,
+                now: Int64, holdSeconds: Int64) {
+        let payment = grant.payment
+        id = grant.paymentId
+        self.route = route
+        self.mode = mode
+        self.via = via
+        state = mode == .after ? .held : .pending
+        version = payment.version
+        network = payment.option.network.caip2
+        chainId = payment.option.network.chainId
+        asset = payment.option.token.address.lowercased()
+        payTo = payment.option.payTo.lowercased()
+        amount = payment.option.amount
+        payer = payment.payer
+        authorization = payment.authorization
+        signature = payment.signature
+        var json = JSONWriter(capacity: 1024)
+        json.value(payment.payload.document)
+        paymentPayload = json.string
+        paymentRequirements = payment.option.requirementsJSON(version: payment.version, resource: resource)
+        createdAt = now
+        dueAt = now
+        holdUntil = mode == .after ? now + holdSeconds : 0
+        attempts = 0
+    }
+
+    /// The body of a facilitator's `/verify` and `/settle`.
+    public var facilitatorRequest: String {
+        "{\"x402Version\":\(version),\"paymentPayload\":\(paymentPayload),\"paymentRequirements\":\(paymentRequirements)}"
+    }
+}
+
+// MARK: - Serialization (queue records)
+
+extension SettlementJob {
+    public func encoded() -> String {
+        var json = JSONWriter(capacity: 2048)
+        json.beginObject()
+        json.field("id", id)
+        json.field("route", route)
+        json.field("mode", mode.rawValue)
+        json.field("via", via.rawValue)
+        json.field("state", state.rawValue)
+        json.field("version", version)
+        json.field("network", network)
+        json.field("chainId", String(chainId))
+        json.field("asset", asset)
+        json.field("payTo", payTo)
+        json.field("amount", amount)
+        json.field("payer", payer)
+        json.key("authorization")
+        json.beginObject()
+        json.field("from", authorization.from)
+        json.field("to", authorization.to)
+        json.field("value", authorization.value)
+        json.field("validAfter", authorization.validAfter)
+        json.field("validBefore", authorization.validBefore)
+        json.field("nonce", authorization.nonce)
+        json.endObject()
+        json.field("signature", signature)
+        json.key("paymentPayload")
+        json.raw(Array(paymentPayload.utf8))
+        json.key("paymentRequirements")
+        json.raw(Array(paymentRequirements.utf8))
+        json.field("createdAt", createdAt)
+        json.field("dueAt", dueAt)
+        json.field("holdUntil", holdUntil)
+        json.field("attempts", attempts)
+        json.field("transaction", optional: transaction)
+        json.field("lastError", optional: lastError)
+        if let upstreamStatus { json.field("upstreamStatus", upstreamStatus) }
+        json.endObject()
+        return json.string
+    }
+
+    public static func decode(_ text: String) -> SettlementJob? {
+        guard case .object(let o)? = try? JSONParser.parse(Array(text.utf8), maxDepth: 32) else { return nil }
+        func s(_ k: String) -> String? { o[k]?.stringValue }
+        func i(_ k: String) -> Int64? {
+            if case .number(let t)? = o[k] { return Int64(t) }
+            return nil
+        }
+        guard let id = s("id"), let route = s("route"), let mode = s("mode").flatMap(SettlementMode.init),
+            let via = s("via").flatMap(SettlementVia.init), let state = s("state").flatMap(State.init),
+            let version = i("version"), let network = s("network"), let chainId = s("chainId").flatMap({ UInt64($0) }),
+            let asset = s("asset"), let payTo = s("payTo"), let amount = s("amount"), let payer = s("payer"),
+            let auth = o["authorization"]?.objectValue, let signature = s("signature"),
+            let payload = o["paymentPayload"], let requirements = o["paymentRequirements"],
+            let createdAt = i("createdAt"), let dueAt = i("dueAt"), let holdUntil = i("holdUntil"),
+            let attempts = i("attempts")
+        else { return nil }
+        func a(_ k: String) -> String? { auth[k]?.stringValue }
+        guard let from = a("from"), let to = a("to"), let value = a("value"), let validAfter = a("validAfter"),
+            let validBefore = a("validBefore"), let nonce = a("nonce")
+        else { return nil }
+        var p = JSONWriter(capacity: 1024)
+        p.value(payload)
+        var r = JSONWriter(capacity: 512)
+        r.value(requirements)
+        return SettlementJob(
+            id: id, route: route, mode: mode, via: via, state: state, version: Int(version), network: network,
+            chainId: chainId, asset: asset, payTo: payTo, amount: amount, payer: payer,
+            authorization: Authorization(
+                from: from, to: to, value: value, validAfter: validAfter, validBefore: validBefore, nonce: nonce),
+            signature: signature, paymentPayload: p.string, paymentRequirements: r.string, createdAt: createdAt,
+            dueAt: dueAt, holdUntil: holdUntil, attempts: Int(attempts), transaction: s("transaction"),
+            lastError: s("lastError"), upstreamStatus: i("upstreamStatus").map { Int($0) })
+    }
+
+    init(id: String, route: String, mode: SettlementMode, via: SettlementVia, state: State, version: Int,
+         network: String, chainId: UInt64, asset: String, payTo: String, amount: String, payer: String,
+         authorization: Authorization, signature: String, paymentPayload: String, paymentRequirements: String,
+         createdAt: Int64, dueAt: Int64, holdUntil: Int64, attempts: Int, transaction: String?, lastError: String?,
+         upstreamStatus: Int?) {
+        self.id = id
+        self.route = route
+        self.mode = mode
+        self.via = via
+        self.state = state
+        self.version = version
+        self.network = network
+        self.chainId = chainId
+        self.asset = asset
+        self.payTo = payTo
+        self.amount = amount
+        self.payer = payer
+        self.authorization = authorization
+        self.signature = signature
+        self.paymentPayload = paymentPayload
+        self.paymentRequirements = paymentRequirements
+        self.createdAt = createdAt
+        self.dueAt = dueAt
+        self.holdUntil = holdUntil
+        self.attempts = attempts
+        self.transaction = transaction
+        self.lastError = lastError
+        self.upstreamStatus = upstreamStatus
+    }
+}
