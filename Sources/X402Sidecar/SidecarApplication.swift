@@ -88,12 +88,19 @@ public enum SidecarApplication {
             routes: configuration.routes, verifier: configuration.verifier, ledger: ledger, settlements: settlements)
         let core = SidecarCore(
             authorizer: authorizer, decisionLog: decisionLog ?? DecisionLog(enabled: configuration.log.decisions),
-            maxHeaderBytes: configuration.server.maxHeaderBytes)
+            maxHeaderBytes: configuration.server.maxHeaderBytes,
+            backendContext: configuration.backendSecret.map(BackendContextSigner.init(secret:)))
         let server = AuthServer(
             core: core, addresses: configuration.server.listen, group: group, logger: logger,
             graceSeconds: configuration.server.shutdownGraceSeconds)
         var services: [any Service] = [server]
-        if let settlements { services.append(settlements) }
+        if let settlements {
+            services.append(settlements)
+            if let path = configuration.server.reportSocket {
+                services.append(ReportListener(path: path, mode: configuration.server.unixSocketMode, settlements: settlements,
+                                               group: group, logger: logger))
+            }
+        }
         return Assembly(server: server, ledger: ledger, settlements: settlements, services: services)
     }
 }

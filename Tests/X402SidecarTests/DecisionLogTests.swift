@@ -23,7 +23,7 @@ import X402
         #expect(json["outcome"] == .string("paid"))
         #expect(json["request_id"] == .string("req-9"))
         #expect(json["route"] == .string("weather"))
-        #expect(json["payer"] == .string(signer.address))
+        #expect(json["payer"] == .string(signer.address.lowercased()))
         #expect(json["amount"] == .string("10000"))
         #expect(json["network"] == .string("eip155:84532"))
         #expect(json["payment_id"] == .string("pid"))

@@ -74,3 +74,14 @@ import Testing
         #expect(Array(data[(4 + 8 * 32)...]) == [UInt8](repeating: 2, count: 32))
     }
 }
+
+@Suite struct ChecksumAddressTests {
+    /// The EIP-55 examples.
+    @Test(arguments: [
+        "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed", "0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359",
+        "0xdbF03B407c01E7cD3CBea99509d93f8DDDC8C6FB", "0xD1220A0cf47c7B9Be7A2E6BA89F429762e7b9aDb",
+    ])
+    func eip55(_ address: String) {
+        #expect(Hex.checksumAddress(Hex.decode(address, byteCount: 20)!) == address)
+    }
+}

@@ -5,7 +5,7 @@
 /// tests and benchmarks can mint thousands of distinct, valid payments quickly.
 public struct PaymentSigner: Sendable {
     public let privateKey: [UInt8]
-    /// Lowercase `0x` address of `privateKey`.
+    /// EIP-55 `0x` address of `privateKey` (the official clients sign with checksummed addresses).
     public let address: String
 
     public init?(privateKeyHex: String) {
@@ -13,7 +13,7 @@ public struct PaymentSigner: Sendable {
             return nil
         }
         self.privateKey = key
-        self.address = Hex.encode(address)
+        self.address = Hex.checksumAddress(address)
     }
 
     /// The header value paying `option` (for v1, its network must have a v1 name).

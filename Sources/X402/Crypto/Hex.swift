@@ -52,4 +52,17 @@ public enum Hex {
     public static func isAddress(_ string: String) -> Bool {
         decode(string, byteCount: 20) != nil
     }
+
+    /// EIP-55 mixed-case form of a 20-byte address, as wallets and the official clients write it.
+    public static func checksumAddress(_ address: [UInt8]) -> String {
+        let lower = Array(encode(address, prefix: false).utf8)
+        let hash = Keccak256.hash(lower)
+        var out = "0x"
+        for (index, char) in lower.enumerated() {
+            let nibble = index % 2 == 0 ? hash[index / 2] >> 4 : hash[index / 2] & 0x0F
+            let upper = char >= UInt8(ascii: "a") && nibble >= 8
+            out.unicodeScalars.append(Unicode.Scalar(upper ? char - 32 : char))
+        }
+        return out
+    }
 }

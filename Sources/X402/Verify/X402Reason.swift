@@ -13,6 +13,7 @@ public enum X402Reason: String, Sendable, CaseIterable, Error {
     case nonceAlreadyUsed = "invalid_exact_evm_nonce_already_used"
     case insufficientBalance = "invalid_exact_evm_insufficient_balance"
     case transactionFailed = "transaction_failed"
+    case simulationFailed = "invalid_exact_evm_transaction_simulation_failed"
     case settlementPending = "settlement_pending"
 }
 

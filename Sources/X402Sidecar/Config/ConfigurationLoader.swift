@@ -66,7 +66,7 @@ private enum Builder {
     static func build(_ root: Node, _ r: inout ConfigReader) -> SidecarConfiguration? {
         let sections = [
             "server", "log", "verification", "defaults", "networks", "routes", "stores", "settlement", "facilitator",
-            "relayer", "rpc_urls",
+            "relayer", "rpc_urls", "backend",
         ]
         guard let entries = r.mapping(root, "", allowed: sections) else { return nil }
         let section = Dictionary(entries, uniquingKeysWith: { first, _ in first })
@@ -98,10 +98,21 @@ private enum Builder {
             r.problem("routes", "is required: name at least one route to protect")
         }
         let configured = section["settlement"] != nil
-        return SidecarConfiguration(
+        var backendSecret: String?
+        if let entries = r.mapping(section["backend"], "backend", allowed: ["hmac_secret"]) {
+            let b = Dictionary(entries, uniquingKeysWith: { first, _ in first })
+            backendSecret = r.string(b["hmac_secret"], "backend.hmac_secret")
+            if let secret = backendSecret, secret.utf8.count < 16 {
+                r.problem("backend.hmac_secret", "is too short: use at least 16 random characters (32 bytes of hex is good)",
+                          b["hmac_secret"])
+            }
+        }
+        var built = SidecarConfiguration(
             server: server, routes: routes, ledger: ledger, verifier: verifier, log: log,
             settlement: configured ? settlement : nil, routeSettlement: configured ? routeSettlement : [:], facilitator: facilitator, relayer: relayer,
             rpcURLs: rpcURLs)
+        built.backendSecret = backendSecret
+        return built
     }
 
     static func settlementSettings(_ node: Node?, ledger: LedgerSettings, _ r: inout ConfigReader) -> SettlementSettings {
@@ -258,13 +269,21 @@ private enum Builder {
 
     static func serverSettings(_ node: Node?, _ r: inout ConfigReader) -> ServerSettings {
         var settings = ServerSettings()
-        let allowed = ["listen", "unix_socket_mode", "event_loops", "max_header_bytes", "shutdown_grace_seconds"]
+        let allowed = [
+            "listen", "unix_socket_mode", "event_loops", "max_header_bytes", "shutdown_grace_seconds", "report_socket",
+        ]
         guard let entries = r.mapping(node, "server", allowed: allowed) else { return settings }
         let s = Dictionary(entries, uniquingKeysWith: { first, _ in first })
         var mode: UInt16 = 0o660
         if let text = r.string(s["unix_socket_mode"], "server.unix_socket_mode") {
             if let parsed = UInt16(text, radix: 8), parsed <= 0o777 { mode = parsed } else {
                 r.problem("server.unix_socket_mode", "must be an octal mode like \"0660\", not \"\(text)\"", s["unix_socket_mode"])
+            }
+        }
+        settings.unixSocketMode = mode
+        if let text = r.string(s["report_socket"], "server.report_socket") {
+            if text.hasPrefix("unix:"), text.count > 5 { settings.reportSocket = String(text.dropFirst(5)) } else {
+                r.problem("server.report_socket", "must be unix:/path/to/report.sock, not \"\(text)\"", s["report_socket"])
             }
         }
         if let items = r.list(s["listen"], "server.listen") {

@@ -16,6 +16,8 @@ public struct SidecarConfiguration: Sendable {
     public var relayer: RelayerSettings?
     /// JSON-RPC endpoints by chain id (the relayer's, and the facilitator path's on-chain checks).
     public var rpcURLs: [UInt64: String]
+    /// Secret for the HMAC over the context the backend receives (`backend.hmac_secret`).
+    public var backendSecret: String?
 
     public init(
         server: ServerSettings = ServerSettings(), routes: [String: RouteRequirements],
@@ -58,6 +60,9 @@ public struct ServerSettings: Sendable, Equatable {
     public var maxHeaderBytes: Int
     /// Seconds to let in-flight requests finish on shutdown.
     public var shutdownGraceSeconds: Int
+    /// Unix datagram socket where Nginx reports paid requests' upstream statuses (syslog format).
+    public var reportSocket: String?
+    public var unixSocketMode: UInt16 = 0o660
 
     public init(
         listen: [ListenAddress] = [.tcp(host: "127.0.0.1", port: 8402)], eventLoops: Int? = nil,

@@ -97,7 +97,7 @@ final class AuthHandler: ChannelInboundHandler, RemovableChannelHandler {
         let micros = (UnixClock.monotonicNanoseconds() &- started) / 1000
         core.decisionLog.record(decision, request: request, latencyMicros: micros)
         core.count(decision)
-        write(DecisionResponse(decision), for: head, context: context)
+        write(DecisionResponse(decision, backendContext: core.backendContext), for: head, context: context)
     }
 
     private func write(_ response: DecisionResponse, for head: HTTPRequestHead, context: ChannelHandlerContext) {

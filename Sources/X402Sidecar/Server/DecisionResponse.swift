@@ -28,11 +28,13 @@ public struct DecisionResponse: Sendable, Equatable {
         public static let paymentId = "X-X402-Payment-Id"
         public static let version = "X-X402-Version"
         public static let transaction = "X-X402-Transaction"
+        public static let timestamp = "X-X402-Timestamp"
+        public static let signature = "X-X402-Signature"
         public static let paymentResponse = "PAYMENT-RESPONSE"
         public static let paymentResponseV1 = "X-PAYMENT-RESPONSE"
     }
 
-    public init(_ decision: Decision) {
+    public init(_ decision: Decision, backendContext: BackendContextSigner? = nil, now: Int64 = UnixClock.seconds()) {
         var headers = HTTPHeaders()
         switch decision {
         case .allow(let grant):
@@ -47,6 +49,10 @@ public struct DecisionResponse: Sendable, Equatable {
             if let transaction = grant.transaction, let settled = grant.settlementResponseHeader {
                 headers.add(name: Header.transaction, value: transaction)
                 headers.add(name: payment.version == 1 ? Header.paymentResponseV1 : Header.paymentResponse, value: settled)
+            }
+            if let backendContext {
+                headers.add(name: Header.timestamp, value: String(now))
+                headers.add(name: Header.signature, value: backendContext.sign(grant, timestamp: now))
             }
             self.init(status: .ok, headers: headers, body: "")
 
@@ -82,5 +88,30 @@ public struct DecisionResponse: Sendable, Equatable {
         self.status = status
         self.headers = headers
         self.body = body
+    }
+}
+
+/// Signs what the backend is told about a paid request, so a backend can check that the
+/// `X-X402-*` headers came from the sidecar (through Nginx) and not from a client:
+///
+///     X-X402-Signature = hex(HMAC-SHA256(secret,
+///         payer "\n" amount "\n" network "\n" payment_id "\n" transaction "\n" timestamp))
+///
+/// `transaction` is empty until settled; `timestamp` is unix seconds (`X-X402-Timestamp`).
+public struct BackendContextSigner: Sendable {
+    let key: [UInt8]
+
+    public init(secret: String) { key = Array(secret.utf8) }
+
+    public static func message(payer: String, amount: String, network: String, paymentId: String,
+                               transaction: String, timestamp: Int64) -> String {
+        "\(payer)\n\(amount)\n\(network)\n\(paymentId)\n\(transaction)\n\(timestamp)"
+    }
+
+    public func sign(_ grant: Grant, timestamp: Int64) -> String {
+        let message = Self.message(
+            payer: grant.payment.payer, amount: grant.payment.option.amount, network: grant.payment.option.network.caip2,
+            paymentId: grant.paymentId, transaction: grant.transaction ?? "", timestamp: timestamp)
+        return Hex.encode(OpenSSL.hmacSHA256(key: key, message: Array(message.utf8)), prefix: false)
     }
 }

@@ -7,6 +7,8 @@ public final class SidecarCore: Sendable {
     public let authorizer: Authorizer
     public let decisionLog: DecisionLog
     public let maxHeaderBytes: Int
+    /// Signs the paid-request context for the backend (`backend.hmac_secret`).
+    public let backendContext: BackendContextSigner?
     /// Requests received and not yet answered; shutdown waits for them.
     let inFlight = Atomic<Int>(0)
     /// Decisions by outcome, for `/metrics`.
@@ -16,10 +18,12 @@ public final class SidecarCore: Sendable {
     let unavailable = Atomic<Int>(0)
     let misconfigured = Atomic<Int>(0)
 
-    public init(authorizer: Authorizer, decisionLog: DecisionLog, maxHeaderBytes: Int) {
+    public init(authorizer: Authorizer, decisionLog: DecisionLog, maxHeaderBytes: Int,
+                backendContext: BackendContextSigner? = nil) {
         self.authorizer = authorizer
         self.decisionLog = decisionLog
         self.maxHeaderBytes = maxHeaderBytes
+        self.backendContext = backendContext
     }
 
     /// `/readyz`: ready when every configured store answers.

@@ -1,0 +1,541 @@
+#!/usr/bin/env python3
+"""The x402-nginx local devnet: a real EVM (py-evm through eth-tester) with chain id 84532, our
+EIP-3009 token compiled from token.vy, a JSON-RPC server over HTTP, and an x402 facilitator
+(/verify, /settle, /supported) built on the official `x402` package. Everything listens on
+127.0.0.1. When ready it prints one line of JSON describing the chain, the token and the keys
+(and writes it to --info-file), then serves until SIGTERM or SIGINT.
+
+Keys are derived from fixed strings: this is a test chain, never use them elsewhere.
+"""
+import argparse
+import hashlib
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from eth_abi import decode as abi_decode
+from eth_abi import encode as abi_encode
+from eth_account import Account
+from eth_tester import EthereumTester, PyEVMBackend
+from eth_tester.exceptions import TransactionFailed, TransactionNotFound, ValidationError
+from eth_utils import keccak, to_checksum_address
+
+CHAIN_ID = 84532
+HERE = os.path.dirname(os.path.abspath(__file__))
+ERROR_SELECTOR = bytes.fromhex("08c379a0")
+log = logging.getLogger("devnet")
+
+
+def key_for(label):
+    return "0x" + keccak(text=f"x402-nginx devnet / {label}").hex()
+
+
+def account(label):
+    key = key_for(label)
+    return {"address": Account.from_key(key).address, "privateKey": key}
+
+
+# ---------------------------------------------------------------------------------------------
+# Token compilation (cached by source hash)
+
+def compile_token():
+    with open(os.path.join(HERE, "token.vy")) as f:
+        source = f.read()
+    digest = hashlib.sha256(source.encode()).hexdigest()[:16]
+    cache_dir = os.path.join(HERE, ".cache")
+    cache = os.path.join(cache_dir, f"token-{digest}.json")
+    if os.path.exists(cache):
+        with open(cache) as f:
+            return json.load(f)
+    import vyper
+
+    out = vyper.compile_code(source, output_formats=["abi", "bytecode"])
+    compiled = {"abi": out["abi"], "bytecode": out["bytecode"]}
+    os.makedirs(cache_dir, exist_ok=True)
+    with open(cache + ".tmp", "w") as f:
+        json.dump(compiled, f)
+    os.replace(cache + ".tmp", cache)
+    return compiled
+
+
+# ---------------------------------------------------------------------------------------------
+# The chain
+
+class RPCError(Exception):
+    def __init__(self, code, message, data=None):
+        super().__init__(message)
+        self.code, self.message, self.data = code, message, data
+
+
+def revert_error(exc):
+    """eth-tester reverts carry no data: rebuild Error(string) so clients can map the reason."""
+    reason = exc.args[0] if exc.args else ""
+    if isinstance(reason, (bytes, bytearray)):
+        raw = bytes(reason)
+        if raw[:4] == ERROR_SELECTOR:
+            try:
+                reason = abi_decode(["string"], raw[4:])[0]
+            except Exception:
+                reason = raw.hex()
+        else:
+            reason = raw.decode("utf-8", "replace")
+    reason = str(reason)
+    if reason.startswith("execution reverted: "):
+        reason = reason[len("execution reverted: "):]
+    data = "0x" + (ERROR_SELECTOR + abi_encode(["string"], [reason])).hex()
+    return RPCError(3, f"execution reverted: {reason}", data)
+
+
+def q(value):
+    return hex(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+CAMEL = {}
+
+
+def camel(name):
+    if name not in CAMEL:
+        head, *rest = name.split("_")
+        CAMEL[name] = head + "".join(p.title() for p in rest)
+    return CAMEL[name]
+
+
+def to_rpc(value):
+    if isinstance(value, dict):
+        return {camel(k): to_rpc(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_rpc(v) for v in value]
+    if isinstance(value, (bytes, bytearray)):
+        return "0x" + bytes(value).hex()
+    return q(value)
+
+
+def parse_int(value, default=None):
+    if value is None:
+        return default
+    if isinstance(value, int):
+        return value
+    return int(value, 16) if str(value).startswith("0x") else int(value)
+
+
+class Chain:
+    """eth-tester with chain id 84532. Every access holds one lock: py-evm is not thread-safe and
+    there is no mempool, so transactions are applied one at a time, in arrival order."""
+
+    def __init__(self):
+        backend = PyEVMBackend()
+        # eth-tester hard-codes its chain id in a class it defines inside a function; patch it
+        # (the VM reads it on each use, so signatures for 84532 validate).
+        type(backend.chain).chain_id = CHAIN_ID
+        self.tester = EthereumTester(backend=backend, auto_mine_transactions=True)
+        self.lock = threading.RLock()
+        self.genesis = self.tester.get_accounts()
+        self.offset = 0  # seconds added by evm_increaseTime
+
+    def now(self):
+        return int(time.time()) + self.offset
+
+    def refresh(self):
+        """Keep the pending block's timestamp at wall-clock time, as a live chain's next block."""
+        latest = self.tester.get_block_by_number("latest")
+        if latest["timestamp"] < self.now() - 1:
+            self.tester.mine_blocks(1)
+
+    def tx_params(self, call):
+        tx = {
+            "from": call.get("from") or self.genesis[0],
+            "to": call.get("to"),
+            "data": call.get("data") or call.get("input") or "0x",
+            "gas": parse_int(call.get("gas"), 30_000_000),
+            "value": parse_int(call.get("value"), 0),
+        }
+        if not tx["to"]:
+            tx.pop("to")
+        return tx
+
+    def handle(self, method, params):
+        t = self.tester
+        with self.lock:
+            if method in ("eth_call", "eth_estimateGas", "eth_sendRawTransaction"):
+                self.refresh()
+            if method == "eth_chainId":
+                return hex(CHAIN_ID)
+            if method == "net_version":
+                return str(CHAIN_ID)
+            if method == "web3_clientVersion":
+                return "x402-nginx-devnet/eth-tester"
+            if method == "eth_syncing":
+                return False
+            if method == "eth_accounts":
+                return []
+            if method == "eth_blockNumber":
+                return hex(t.get_block_by_number("latest")["number"])
+            if method == "eth_gasPrice":
+                return hex(self.base_fee() + 1_000_000)
+            if method == "eth_maxPriorityFeePerGas":
+                return hex(1_000_000)
+            if method == "eth_feeHistory":
+                count = min(parse_int(params[0]), 64)
+                percentiles = params[2] if len(params) > 2 else []
+                latest = t.get_block_by_number("latest")["number"]
+                oldest = max(0, latest - count + 1)
+                blocks = latest - oldest + 1
+                base = self.base_fee()
+                return {
+                    "oldestBlock": hex(oldest),
+                    "baseFeePerGas": [hex(base)] * (blocks + 1),
+                    "gasUsedRatio": [0.0] * blocks,
+                    "reward": [[hex(1_000_000)] * len(percentiles) for _ in range(blocks)],
+                }
+            if method == "eth_getTransactionCount":
+                block = params[1] if len(params) > 1 else "latest"
+                return hex(t.get_nonce(to_checksum_address(params[0]), "pending" if block == "pending" else "latest"))
+            if method == "eth_getBalance":
+                return hex(t.get_balance(to_checksum_address(params[0])))
+            if method == "eth_getCode":
+                return t.get_code(to_checksum_address(params[0]))
+            if method == "eth_call":
+                try:
+                    return t.call(self.tx_params(params[0]), "latest")
+                except TransactionFailed as exc:
+                    raise revert_error(exc)
+            if method == "eth_estimateGas":
+                try:
+                    return hex(t.estimate_gas(self.tx_params(params[0]), "latest"))
+                except TransactionFailed as exc:
+                    raise revert_error(exc)
+            if method == "eth_sendRawTransaction":
+                return self.send_raw(params[0])
+            if method == "eth_getTransactionReceipt":
+                try:
+                    receipt = t.get_transaction_receipt(params[0])
+                except TransactionNotFound:
+                    return None
+                if receipt.get("block_number") is None:
+                    return None
+                return self.receipt_rpc(receipt)
+            if method == "eth_getTransactionByHash":
+                try:
+                    return to_rpc(t.get_transaction_by_hash(params[0]))
+                except TransactionNotFound:
+                    return None
+            if method in ("eth_getBlockByNumber", "eth_getBlockByHash"):
+                full = bool(params[1]) if len(params) > 1 else False
+                try:
+                    if method == "eth_getBlockByNumber":
+                        ident = params[0]
+                        ident = parse_int(ident) if str(ident).startswith("0x") else ident
+                        block = t.get_block_by_number(ident, full)
+                    else:
+                        block = t.get_block_by_hash(params[0], full)
+                except Exception:
+                    return None
+                return to_rpc(block)
+            if method == "evm_mine":
+                t.mine_blocks(1)
+                return "0x0"
+            if method == "evm_increaseTime":
+                self.offset += parse_int(params[0])
+                t.time_travel(self.now())
+                return hex(self.offset)
+            raise RPCError(-32601, f"the method {method} does not exist/is not available")
+
+    def base_fee(self):
+        return self.tester.get_block_by_number("latest").get("base_fee_per_gas") or 1_000_000_000
+
+    def send_raw(self, raw):
+        from eth_account.typed_transactions import TypedTransaction  # noqa: F401 (import check)
+        try:
+            sender = Account.recover_transaction(raw)
+        except Exception as exc:
+            raise RPCError(-32000, f"invalid transaction: {exc}")
+        expected = self.tester.get_nonce(sender, "pending")
+        nonce = decode_nonce(raw)
+        if nonce is not None and nonce < expected:
+            raise RPCError(-32000, f"nonce too low: next nonce {expected}, tx nonce {nonce}")
+        if nonce is not None and nonce > expected:
+            raise RPCError(-32000, f"nonce too high: next nonce {expected}, tx nonce {nonce}")
+        try:
+            return self.tester.send_raw_transaction(raw)
+        except TransactionFailed as exc:
+            raise revert_error(exc)
+        except ValidationError as exc:
+            raise RPCError(-32000, f"invalid transaction: {exc}")
+
+    def receipt_rpc(self, receipt):
+        out = to_rpc(receipt)
+        tx = self.tester.get_transaction_by_hash(receipt["transaction_hash"])
+        block = self.tester.get_block_by_number(receipt["block_number"])
+        out.setdefault("from", tx.get("from"))
+        out.setdefault("to", tx.get("to"))
+        out["blockHash"] = block["hash"]
+        out.setdefault("logsBloom", "0x" + "00" * 256)
+        out.setdefault("type", hex(tx.get("type", 0)) if isinstance(tx.get("type", 0), int) else tx.get("type"))
+        out.setdefault("effectiveGasPrice", hex(self.base_fee()))
+        for index, entry in enumerate(out.get("logs", [])):
+            entry.setdefault("blockHash", block["hash"])
+            entry["blockNumber"] = hex(receipt["block_number"])
+            entry["transactionHash"] = receipt["transaction_hash"]
+            entry.setdefault("transactionIndex", out.get("transactionIndex", "0x0"))
+            entry.setdefault("logIndex", hex(index))
+            entry["removed"] = False
+        return out
+
+
+def decode_nonce(raw):
+    """The nonce of a legacy or type-2 raw transaction (None if it does not parse)."""
+    import rlp
+
+    data = bytes.fromhex(raw[2:] if raw.startswith("0x") else raw)
+    try:
+        if data[0] >= 0xC0:
+            fields = rlp.decode(data)
+            return int.from_bytes(fields[0], "big")
+        if data[0] in (1, 2):
+            fields = rlp.decode(data[1:])
+            return int.from_bytes(fields[1], "big")
+    except Exception:
+        return None
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# HTTP servers
+
+class JSONHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "x402-devnet"
+
+    def log_message(self, fmt, *args):  # one line per call is logged by the handlers themselves
+        pass
+
+    def send_json(self, status, body):
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def read_json(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > 1 << 20:
+            raise ValueError("body too large")
+        return json.loads(self.rfile.read(length) or b"null")
+
+
+def make_rpc_handler(chain):
+    class RPCHandler(JSONHandler):
+        def do_POST(self):
+            try:
+                body = self.read_json()
+            except Exception:
+                self.send_json(200, {"jsonrpc": "2.0", "id": None, "error": {"code": -32700, "message": "parse error"}})
+                return
+            if isinstance(body, list):
+                self.send_json(200, [self.one(item) for item in body])
+            else:
+                self.send_json(200, self.one(body))
+
+        def one(self, request):
+            ident = request.get("id") if isinstance(request, dict) else None
+            if not isinstance(request, dict) or "method" not in request:
+                return {"jsonrpc": "2.0", "id": ident, "error": {"code": -32600, "message": "invalid request"}}
+            method, params = request["method"], request.get("params") or []
+            try:
+                result = chain.handle(method, params)
+                log.debug("rpc %s", method)
+                return {"jsonrpc": "2.0", "id": ident, "result": result}
+            except RPCError as exc:
+                log.info("rpc %s -> error %s", method, exc.message)
+                error = {"code": exc.code, "message": exc.message}
+                if exc.data is not None:
+                    error["data"] = exc.data
+                return {"jsonrpc": "2.0", "id": ident, "error": error}
+            except Exception as exc:  # a bug or an unexpected input: answer, don't die
+                log.exception("rpc %s failed", method)
+                return {"jsonrpc": "2.0", "id": ident, "error": {"code": -32603, "message": f"internal error: {exc}"}}
+
+    return RPCHandler
+
+
+def make_facilitator(rpc_url, relayer_key):
+    from x402 import x402FacilitatorSync
+    from x402.mechanisms.evm import FacilitatorWeb3Signer
+    from x402.mechanisms.evm.exact import register_exact_evm_facilitator
+
+    signer = FacilitatorWeb3Signer(private_key=relayer_key, rpc_url=rpc_url)
+    facilitator = x402FacilitatorSync()
+    register_exact_evm_facilitator(facilitator, signer, networks="eip155:84532")
+    return facilitator
+
+
+def make_facilitator_handler(facilitator, lock):
+    from x402.schemas import PaymentPayload, PaymentRequirements
+    from x402.schemas.v1 import PaymentPayloadV1, PaymentRequirementsV1
+
+    token = os.environ.get("X402_DEVNET_FACILITATOR_TOKEN")
+
+    class FacilitatorHandler(JSONHandler):
+        def authorized(self):
+            if not token:
+                return True
+            if self.headers.get("Authorization") == f"Bearer {token}":
+                return True
+            self.send_json(401, {"error": "unauthorized"})
+            return False
+
+        def do_GET(self):
+            if not self.authorized():
+                return
+            if self.path.rstrip("/") == "/supported":
+                supported = facilitator.get_supported()
+                self.send_json(200, supported.model_dump(by_alias=True, exclude_none=True))
+            elif self.path == "/healthz":
+                self.send_json(200, {"status": "ok"})
+            else:
+                self.send_json(404, {"error": "not found"})
+
+        def do_POST(self):
+            if not self.authorized():
+                return
+            path = self.path.rstrip("/")
+            if path not in ("/verify", "/settle"):
+                self.send_json(404, {"error": "not found"})
+                return
+            try:
+                body = self.read_json()
+                version = body.get("x402Version") or body["paymentPayload"].get("x402Version")
+                if version == 1:
+                    payload = PaymentPayloadV1.model_validate(body["paymentPayload"])
+                    requirements = PaymentRequirementsV1.model_validate(body["paymentRequirements"])
+                else:
+                    payload = PaymentPayload.model_validate(body["paymentPayload"])
+                    requirements = PaymentRequirements.model_validate(body["paymentRequirements"])
+            except Exception as exc:
+                self.send_json(400, {"error": f"invalid request: {exc}"})
+                return
+            try:
+                with lock:  # one settlement at a time: no mempool, nonces in order
+                    if path == "/verify":
+                        result = facilitator.verify(payload, requirements)
+                    else:
+                        result = facilitator.settle(payload, requirements)
+            except Exception as exc:
+                log.exception("facilitator %s failed", path)
+                if path == "/verify":
+                    self.send_json(200, {"isValid": False, "invalidReason": "unexpected_verify_error",
+                                         "invalidMessage": str(exc)})
+                else:
+                    self.send_json(200, {"success": False, "errorReason": "unexpected_settle_error",
+                                         "errorMessage": str(exc), "transaction": "", "network": ""})
+                return
+            answer = result.model_dump(by_alias=True, exclude_none=True)
+            log.info("facilitator %s -> %s", path, {k: v for k, v in answer.items() if k != "extensions"})
+            self.send_json(200, answer)
+
+    return FacilitatorHandler
+
+
+def serve(server):
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    return thread
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--rpc-port", type=int, default=int(os.environ.get("X402_DEVNET_RPC_PORT", "0")))
+    parser.add_argument("--facilitator-port", type=int,
+                        default=int(os.environ.get("X402_DEVNET_FACILITATOR_PORT", "0")))
+    parser.add_argument("--info-file")
+    parser.add_argument("--payers", type=int, default=4)
+    parser.add_argument("--verbose", action="store_true")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s devnet %(levelname)s %(message)s")
+    started = time.time()
+
+    compiled = compile_token()
+    chain = Chain()
+    t = chain.tester
+    deployer, relayer, pay_to = account("deployer"), account("relayer"), account("payTo")
+    payers = [account(f"payer-{i}") for i in range(args.payers)]
+    poor = account("poor-payer")
+    funder = chain.genesis[0]
+    for who in [deployer, relayer, pay_to, poor] + payers:
+        t.send_transaction({"from": funder, "to": who["address"], "value": 100 * 10**18, "gas": 21000})
+
+    from web3 import Web3
+
+    w3 = Web3()
+    contract = w3.eth.contract(abi=compiled["abi"], bytecode=compiled["bytecode"])
+    deploy_data = contract.constructor("USDC", "2").build_transaction(
+        {"gas": 5_000_000, "gasPrice": 0, "chainId": CHAIN_ID, "nonce": 0, "from": deployer["address"]})["data"]
+
+    def send_as(who, to, data, gas=500_000):
+        tx = {"chainId": CHAIN_ID, "nonce": t.get_nonce(who["address"], "pending"), "gas": gas,
+              "maxFeePerGas": chain.base_fee() * 2 + 1_000_000, "maxPriorityFeePerGas": 1_000_000,
+              "data": data, "value": 0, "type": 2}
+        if to:
+            tx["to"] = to
+        signed = Account.sign_transaction(tx, who["privateKey"])
+        tx_hash = t.send_raw_transaction("0x" + signed.raw_transaction.hex())
+        receipt = t.get_transaction_receipt(tx_hash)
+        if receipt["status"] != 1:
+            raise SystemExit(f"devnet setup transaction failed: {receipt}")
+        return receipt
+
+    receipt = send_as(deployer, None, deploy_data, gas=5_000_000)
+    token = to_checksum_address(receipt["contract_address"])
+    token_contract = w3.eth.contract(address=token, abi=compiled["abi"])
+    for payer in payers:
+        data = token_contract.encode_abi("mint", [payer["address"], 1000 * 10**6])
+        send_as(deployer, token, data)
+
+    rpc_server = ThreadingHTTPServer((args.host, args.rpc_port), make_rpc_handler(chain))
+    rpc_server.daemon_threads = True
+    serve(rpc_server)
+    rpc_url = f"http://{args.host}:{rpc_server.server_address[1]}"
+
+    facilitator = make_facilitator(rpc_url, relayer["privateKey"])
+    fac_server = ThreadingHTTPServer((args.host, args.facilitator_port),
+                                     make_facilitator_handler(facilitator, threading.Lock()))
+    fac_server.daemon_threads = True
+    serve(fac_server)
+
+    info = {
+        "chainId": CHAIN_ID, "network": f"eip155:{CHAIN_ID}", "v1Network": "base-sepolia",
+        "rpcUrl": rpc_url, "facilitatorUrl": f"http://{args.host}:{fac_server.server_address[1]}",
+        "token": token, "tokenName": "USDC", "tokenVersion": "2", "decimals": 6,
+        "deployer": deployer, "relayer": relayer, "payTo": pay_to, "payers": payers, "poorPayer": poor,
+        "pid": os.getpid(),
+    }
+    line = json.dumps(info)
+    if args.info_file:
+        with open(args.info_file + ".tmp", "w") as f:
+            f.write(line + "\n")
+        os.replace(args.info_file + ".tmp", args.info_file)
+    print(line, flush=True)
+    log.info("ready in %.1f s: rpc %s, facilitator %s, token %s", time.time() - started, rpc_url,
+             info["facilitatorUrl"], token)
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop.wait()
+    log.info("stopping")
+    rpc_server.shutdown()
+    fac_server.shutdown()
+    if args.info_file and os.path.exists(args.info_file):
+        os.unlink(args.info_file)
+
+
+if __name__ == "__main__":
+    main()
