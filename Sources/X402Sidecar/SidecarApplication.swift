@@ -98,7 +98,7 @@ public enum SidecarApplication {
             services.append(settlements)
             if let path = configuration.server.reportSocket {
                 services.append(ReportListener(path: path, mode: configuration.server.unixSocketMode, settlements: settlements,
-                                               group: group, logger: logger))
+                                               logger: logger))
             }
         }
         return Assembly(server: server, ledger: ledger, settlements: settlements, services: services)

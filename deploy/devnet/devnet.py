@@ -455,7 +455,7 @@ def main():
     parser.add_argument("--facilitator-port", type=int,
                         default=int(os.environ.get("X402_DEVNET_FACILITATOR_PORT", "0")))
     parser.add_argument("--info-file")
-    parser.add_argument("--payers", type=int, default=4)
+    parser.add_argument("--payers", type=int, default=8)
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stderr,
@@ -466,10 +466,13 @@ def main():
     chain = Chain()
     t = chain.tester
     deployer, relayer, pay_to = account("deployer"), account("relayer"), account("payTo")
+    # The facilitator signs with `relayer`; our sidecar's own relayer gets a key of its own, so
+    # their transaction nonces never collide.
+    sidecar_relayer = account("sidecar-relayer")
     payers = [account(f"payer-{i}") for i in range(args.payers)]
     poor = account("poor-payer")
     funder = chain.genesis[0]
-    for who in [deployer, relayer, pay_to, poor] + payers:
+    for who in [deployer, relayer, sidecar_relayer, pay_to, poor] + payers:
         t.send_transaction({"from": funder, "to": who["address"], "value": 100 * 10**18, "gas": 21000})
 
     from web3 import Web3
@@ -514,7 +517,7 @@ def main():
         "chainId": CHAIN_ID, "network": f"eip155:{CHAIN_ID}", "v1Network": "base-sepolia",
         "rpcUrl": rpc_url, "facilitatorUrl": f"http://{args.host}:{fac_server.server_address[1]}",
         "token": token, "tokenName": "USDC", "tokenVersion": "2", "decimals": 6,
-        "deployer": deployer, "relayer": relayer, "payTo": pay_to, "payers": payers, "poorPayer": poor,
+        "deployer": deployer, "relayer": relayer, "sidecarRelayer": sidecar_relayer, "payTo": pay_to, "payers": payers, "poorPayer": poor,
         "pid": os.getpid(),
     }
     line = json.dumps(info)

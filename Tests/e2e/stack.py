@@ -1,0 +1,368 @@
+"""Starts the real parts on 127.0.0.1 for end-to-end tests and the demo: the devnet (or reuses
+one named by X402_TEST_DEVNET_INFO), the sidecar binary, nginx with our include files, and a
+test backend that records what it receives and checks the sidecar's HMAC."""
+import hashlib
+import hmac
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import requests
+from eth_abi import encode as abi_encode
+from eth_utils import keccak
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+NGINX_BIN = os.environ.get("X402_NGINX", shutil.which("nginx") or "/usr/sbin/nginx")
+SIDECAR_BIN = os.environ.get("X402_SIDECAR_BIN", os.path.join(ROOT, ".build", "debug", "x402-sidecar"))
+BACKEND_SECRET = "e2e-backend-secret-0123456789abcdef"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, timeout=30.0, interval=0.05, what="condition"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if predicate():
+                return
+        except Exception:
+            pass
+        time.sleep(interval)
+    raise TimeoutError(f"timed out waiting for {what}")
+
+
+# ---------------------------------------------------------------------------------------------
+
+class Devnet:
+    def __init__(self, run_dir):
+        self.run_dir = run_dir
+        self.owned = False
+        path = os.environ.get("X402_TEST_DEVNET_INFO")
+        if not path:
+            out = subprocess.run([os.path.join(ROOT, "deploy", "devnet", "devnet.sh"), "start", run_dir],
+                                 check=True, capture_output=True, text=True).stdout
+            self.owned = True
+            path = os.path.join(run_dir, "devnet.json")
+        with open(path) as f:
+            self.info = json.load(f)
+
+    def stop(self):
+        if self.owned:
+            subprocess.run([os.path.join(ROOT, "deploy", "devnet", "devnet.sh"), "stop", self.run_dir], check=False)
+
+    def rpc(self, method, params):
+        answer = requests.post(self.info["rpcUrl"], json={"jsonrpc": "2.0", "id": 1, "method": method,
+                                                          "params": params}, timeout=10).json()
+        if "error" in answer:
+            raise RuntimeError(answer["error"])
+        return answer["result"]
+
+    def call(self, data):
+        return self.rpc("eth_call", [{"to": self.info["token"], "data": data}, "latest"])
+
+    def balance(self, address):
+        data = "0x70a08231" + abi_encode(["address"], [address]).hex()
+        return int(self.call(data), 16)
+
+    def authorization_used(self, authorizer, nonce_hex):
+        data = "0x" + keccak(text="authorizationState(address,bytes32)")[:4].hex() + abi_encode(
+            ["address", "bytes32"], [authorizer, bytes.fromhex(nonce_hex[2:])]).hex()
+        return int(self.call(data), 16) != 0
+
+
+# ---------------------------------------------------------------------------------------------
+
+class Backend:
+    """The protected API: answers JSON, records every request's headers, checks the HMAC."""
+
+    def __init__(self):
+        self.seen = []
+        self.lock = threading.Lock()
+        backend = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                record = {"path": self.path, "headers": headers, "hmac_ok": verify_context(headers, BACKEND_SECRET)}
+                with backend.lock:
+                    backend.seen.append(record)
+                status = 500 if "fail" in self.path else 200
+                body = json.dumps({"path": self.path, "paid_by": headers.get("x-x402-payer"),
+                                   "context_verified": record["hmac_ok"]}).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def requests_to(self, fragment):
+        with self.lock:
+            return [r for r in self.seen if fragment in r["path"]]
+
+    def stop(self):
+        self.server.shutdown()
+
+
+def verify_context(headers, secret):
+    """What a backend does with the sidecar's context (README: "Verifying the context")."""
+    signature = headers.get("x-x402-signature")
+    if not signature:
+        return None
+    message = "\n".join(headers.get(name, "") for name in (
+        "x-x402-payer", "x-x402-amount", "x-x402-network", "x-x402-payment-id", "x-x402-transaction",
+        "x-x402-timestamp"))
+    expected = hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
+    fresh = abs(time.time() - int(headers.get("x-x402-timestamp", "0"))) < 300
+    return hmac.compare_digest(expected, signature) and fresh
+
+
+# ---------------------------------------------------------------------------------------------
+
+SIDECAR_CONFIG = """\
+server:
+  listen: ["unix:{run}/x402.sock", "127.0.0.1:{port}"]
+  unix_socket_mode: "0666"
+  report_socket: "unix:{run}/report.sock"
+  shutdown_grace_seconds: 2
+log:
+  level: info
+defaults:
+  pay_to: "{pay_to}"
+  network: devnet
+  max_timeout_seconds: 600
+networks:
+  devnet:
+    chain_id: 84532
+    v1_name: base-sepolia
+    asset: {{address: "{token}", name: "USDC", version: "2", decimals: 6}}
+rpc_urls:
+  devnet: "${{X402_E2E_RPC_URL:-{rpc}}}"
+facilitator:
+  url: "{facilitator}"
+  timeout_ms: 20000
+relayer:
+  private_key: "{relayer_key}"
+backend:
+  hmac_secret: "{secret}"
+settlement:
+  mode: deferred
+  via: relayer
+  retry_base_ms: 200
+  retry_max_seconds: 1
+  max_attempts: 1000
+  report_timeout_seconds: 5
+  report_timeout_policy: settle
+routes:
+  weather:
+    description: "Current weather"
+    price: "0.01"
+  before:
+    description: "Settled before the response"
+    price: "0.02"
+    settlement: before
+  after:
+    description: "Settled after a successful response"
+    price: "0.03"
+    settlement: after
+  facilitated:
+    description: "Settled through the facilitator"
+    price: "0.04"
+    settlement: before
+    settle_via: facilitator
+{stores}
+"""
+
+EMBEDDED_STORES = """stores:
+  ledger: embedded
+  embedded:
+    journal: "{run}/nonces.journal"
+"""
+
+REDIS_STORES = """stores:
+  ledger: redis
+  redis:
+    url: "{redis_url}"
+    key_prefix: "{prefix}"
+"""
+
+
+class Sidecar:
+    def __init__(self, run_dir, devnet, store="embedded", redis_url=None, prefix="x402e2e", env=None):
+        self.run_dir = run_dir
+        os.makedirs(run_dir, exist_ok=True)
+        self.port = free_port()
+        info = devnet.info
+        stores = (EMBEDDED_STORES.format(run=run_dir) if store == "embedded"
+                  else REDIS_STORES.format(redis_url=redis_url, prefix=prefix))
+        self.config = os.path.join(run_dir, "x402.yaml")
+        with open(self.config, "w") as f:
+            f.write(SIDECAR_CONFIG.format(
+                run=run_dir, port=self.port, pay_to=info["payTo"]["address"], token=info["token"], rpc=info["rpcUrl"],
+                facilitator=info["facilitatorUrl"], relayer_key=info["sidecarRelayer"]["privateKey"],
+                secret=BACKEND_SECRET, stores=stores))
+        self.env = dict(os.environ, **(env or {}))
+        self.process = None
+        self.log_path = os.path.join(run_dir, "sidecar.log")
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, env=None):
+        log = open(self.log_path, "a")
+        self.process = subprocess.Popen([SIDECAR_BIN, "serve", "--config", self.config], stdout=log, stderr=log,
+                                        env=dict(self.env, **(env or {})), start_new_session=True)
+        wait_for(lambda: requests.get(self.url + "/readyz", timeout=1).status_code == 200, timeout=30,
+                 what="sidecar /readyz")
+        return self
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def kill9(self):
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+        self.process = None
+
+    def metrics(self):
+        values = {}
+        for line in requests.get(self.url + "/metrics", timeout=5).text.splitlines():
+            if line and not line.startswith("#"):
+                name, value = line.rsplit(" ", 1)
+                values[name] = float(value)
+        return values
+
+    def log_lines(self):
+        with open(self.log_path) as f:
+            return f.read().splitlines()
+
+
+# ---------------------------------------------------------------------------------------------
+
+NGINX_CONF = """\
+worker_processes {workers};
+user root;
+error_log {run}/error.log info;
+pid {run}/nginx.pid;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {run}/tmp/body;
+    proxy_temp_path {run}/tmp/proxy;
+    fastcgi_temp_path {run}/tmp/fastcgi;
+    uwsgi_temp_path {run}/tmp/uwsgi;
+    scgi_temp_path {run}/tmp/scgi;
+    include {run}/x402/http.conf;
+    upstream backend {{ server 127.0.0.1:{backend_port}; keepalive 32; }}
+    server {{
+        listen 127.0.0.1:{port};
+        include {run}/x402/server.conf;
+        location /weather {{
+            set $x402_route weather;
+            include {run}/x402/protect.conf;
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }}
+        location /before {{
+            set $x402_route before;
+            include {run}/x402/protect.conf;
+            proxy_pass http://backend;
+        }}
+        location /after {{
+            set $x402_route after;
+            include {run}/x402/protect.conf;
+            proxy_pass http://backend;
+        }}
+        location /facilitated {{
+            set $x402_route facilitated;
+            include {run}/x402/protect.conf;
+            proxy_pass http://backend;
+        }}
+        location /free {{
+            proxy_pass http://backend;
+        }}
+    }}
+}}
+"""
+
+
+def render_includes(run_dir):
+    """Our nginx/x402 files with their default paths pointed at `run_dir`."""
+    target = os.path.join(run_dir, "x402")
+    os.makedirs(target, exist_ok=True)
+    for name in ("http.conf", "server.conf", "protect.conf"):
+        with open(os.path.join(ROOT, "nginx", "x402", name)) as f:
+            text = f.read()
+        text = text.replace("/run/x402/", run_dir + "/").replace("/var/log/nginx/x402.log", run_dir + "/x402.log")
+        with open(os.path.join(target, name), "w") as f:
+            f.write(text)
+    return target
+
+
+class Nginx:
+    def __init__(self, run_dir, backend_port, workers=1):
+        self.run_dir = run_dir
+        self.port = free_port()
+        for sub in ("tmp/body", "tmp/proxy", "tmp/fastcgi", "tmp/uwsgi", "tmp/scgi"):
+            os.makedirs(os.path.join(run_dir, sub), exist_ok=True)
+        render_includes(run_dir)
+        self.conf = os.path.join(run_dir, "nginx.conf")
+        with open(self.conf, "w") as f:
+            f.write(NGINX_CONF.format(run=run_dir, port=self.port, backend_port=backend_port, workers=workers))
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def test_config(self):
+        return subprocess.run([NGINX_BIN, "-t", "-c", self.conf, "-p", self.run_dir], capture_output=True, text=True)
+
+    def start(self):
+        result = self.test_config()
+        if result.returncode != 0:
+            raise RuntimeError("nginx -t failed:\n" + result.stderr)
+        subprocess.run([NGINX_BIN, "-c", self.conf, "-p", self.run_dir], check=True)
+        wait_for(lambda: requests.get(self.url + "/free", timeout=1).status_code == 200, what="nginx")
+        return self
+
+    def stop(self):
+        pid_file = os.path.join(self.run_dir, "nginx.pid")
+        if os.path.exists(pid_file):
+            subprocess.run([NGINX_BIN, "-c", self.conf, "-p", self.run_dir, "-s", "quit"], check=False,
+                           capture_output=True)
+            wait_for(lambda: not os.path.exists(pid_file), timeout=10, what="nginx to stop")
+
+    def json_log(self):
+        path = os.path.join(self.run_dir, "x402.log")
+        if not os.path.exists(path):
+            return []
+        with open(path) as f:
+            return [json.loads(line) for line in f if line.strip()]
