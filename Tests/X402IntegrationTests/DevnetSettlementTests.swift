@@ -31,7 +31,7 @@ struct DevnetInfo {
         }
         return DevnetInfo(
             rpcURL: json["rpcUrl"] as? String ?? "", facilitatorURL: json["facilitatorUrl"] as? String ?? "",
-            token: json["token"] as? String ?? "", payTo: account(json["payTo"]), relayer: account(json["relayer"]),
+            token: json["token"] as? String ?? "", payTo: account(json["payTo"]), relayer: account(json["sidecarRelayer"]),
             payers: (json["payers"] as? [Any] ?? []).map(account), poorPayer: account(json["poorPayer"]))
     }
 

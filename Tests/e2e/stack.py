@@ -172,6 +172,7 @@ settlement:
   max_attempts: 1000
   report_timeout_seconds: 5
   report_timeout_policy: settle
+  lease_seconds: 5
 routes:
   weather:
     description: "Current weather"
