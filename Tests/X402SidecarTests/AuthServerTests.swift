@@ -101,7 +101,7 @@ import X402
             let connection = try RawHTTPConnection(port: port)
             let paid = try await connection.request(headers: Self.forwarded + [(name, header)])
             #expect(paid.status == 200)
-            #expect(paid.header("X-X402-Payer") == Self.payer.address)
+            #expect(paid.header("X-X402-Payer") == Self.payer.address.lowercased())
             #expect(paid.header("X-X402-Amount") == "10000")
             #expect(paid.header("X-X402-Network") == "eip155:84532")
             #expect(paid.header("X-X402-Payment-Id")?.utf8.count == 32)

@@ -329,9 +329,9 @@ def render_includes(run_dir):
 
 
 class Nginx:
-    def __init__(self, run_dir, backend_port, workers=1):
+    def __init__(self, run_dir, backend_port, workers=1, port=None):
         self.run_dir = run_dir
-        self.port = free_port()
+        self.port = port or free_port()
         for sub in ("tmp/body", "tmp/proxy", "tmp/fastcgi", "tmp/uwsgi", "tmp/scgi"):
             os.makedirs(os.path.join(run_dir, sub), exist_ok=True)
         render_includes(run_dir)
