@@ -11,15 +11,34 @@ public enum ConfigurationSummary {
         case .embedded(let path, let fsync): lines.append("ledger: embedded journal \(path)\(fsync ? " (fsync)" : "")")
         case .redis(let url, let prefix): lines.append("ledger: redis \(redactedURL(url)) (prefix \(prefix))")
         }
+        if let settlement = configuration.settlement {
+            let queue: String
+            switch settlement.queue {
+            case .memory: queue = "memory (lost on restart)"
+            case .embedded(let path, _): queue = "embedded journal \(path)"
+            case .redis(let url, _): queue = "redis \(redactedURL(url))"
+            }
+            lines.append("settlement: queue \(queue), up to \(settlement.maxAttempts) attempts")
+            if let facilitator = configuration.facilitator { lines.append("facilitator: \(facilitator.url)") }
+            if let relayer = configuration.relayer, let key = Hex.decode(relayer.privateKey, byteCount: 32),
+                let address = Secp256k1.address(privateKey: key)
+            {
+                lines.append("relayer: \(Hex.checksumAddress(address)) on chains "
+                    + configuration.rpcURLs.keys.sorted().map(String.init).joined(separator: ", "))
+            }
+        } else {
+            lines.append("settlement: not configured (payments are verified and reserved, never settled)")
+        }
         lines.append("routes: \(configuration.routes.count)")
-        var rows = [["route", "network", "price", "atomic", "asset", "pay_to", "eip712"]]
+        var rows = [["route", "network", "price", "atomic", "asset", "pay_to", "eip712", "settlement"]]
         for name in configuration.routes.keys.sorted() {
+            let settle = configuration.routeSettlement[name].map { "\($0.mode.rawValue) via \($0.via.rawValue)" } ?? "-"
             for option in configuration.routes[name]!.options {
                 rows.append([
                     name, "\(option.network.caip2)\(option.network.v1Name.map { " (\($0))" } ?? "")",
                     "\(Amount.display(atomic: option.amount, decimals: option.token.decimals)) \(option.token.symbol)",
                     option.amount, option.token.address, option.payTo,
-                    "\"\(option.token.eip712Name)\" v\(option.token.eip712Version)",
+                    "\"\(option.token.eip712Name)\" v\(option.token.eip712Version)", settle,
                 ])
             }
         }
