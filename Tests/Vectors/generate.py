@@ -32,6 +32,7 @@ import binascii
 import dataclasses
 import hashlib
 import json
+import os
 import pathlib
 import re
 import sys
@@ -70,7 +71,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 OUT = ROOT / "Tests" / "X402Tests" / "Fixtures"
 GENERATOR = "Tests/Vectors/generate.py"
 SDK_VERSION = "2.25.0"
-NOW = 1767225600  # 2026-01-01T00:00:00Z
+NOW = int(os.environ.get("X402_VECTORS_NOW", "1767225600"))  # 2026-01-01T00:00:00Z unless overridden
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
 
@@ -78,9 +79,11 @@ def key(n: int) -> str:
     return "0x" + n.to_bytes(32, "big").hex()
 
 
-PAYER_KEYS = [key(1), key(2)]
+# Overridable so that Tests/e2e/test_verdicts.py can make the same cases for the devnet (funded
+# payers, the deployed token, the current time) and ask the official facilitator about each.
+PAYER_KEYS = os.environ["X402_VECTORS_PAYER_KEYS"].split(",") if "X402_VECTORS_PAYER_KEYS" in os.environ else [key(1), key(2)]
 PAYERS = [Account.from_key(k) for k in PAYER_KEYS]
-PAY_TO = Account.from_key(key(3)).address  # 0x6813Eb9362372EEF6200f3b1dbC3f819671cBA69
+PAY_TO = os.environ.get("X402_VECTORS_PAY_TO") or Account.from_key(key(3)).address  # 0x6813Eb93…cBA69
 OTHER = Account.from_key(key(4)).address  # 0x1efF47bc3a10a45D4B230B5d10E37751FE6AA718
 BASE_MAINNET_USDC = "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913"
 
@@ -95,7 +98,7 @@ SERVER: dict[str, Any] = {
     "network": "eip155:84532",
     "v1Network": "base-sepolia",
     "chainId": 84532,
-    "asset": "0x036CbD53842c5426634e7929541eC2318f3dCF7e",
+    "asset": os.environ.get("X402_VECTORS_ASSET", "0x036CbD53842c5426634e7929541eC2318f3dCF7e"),
     "payTo": PAY_TO,
     "amount": "10000",
     "maxTimeoutSeconds": 60,

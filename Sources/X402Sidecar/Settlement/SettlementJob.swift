@@ -90,13 +90,30 @@ public struct SettlementJob: Sendable, Equatable {
         authorization = payment.authorization
         signature = payment.signature
         var json = JSONWriter(capacity: 1024)
-        json.value(payment.payload.document)
+        json.value(Self.checksummingAddresses(payment.payload.document))
         paymentPayload = json.string
         paymentRequirements = payment.option.requirementsJSON(version: payment.version, resource: resource)
         createdAt = now
         dueAt = now
         holdUntil = mode == .after ? now + holdSeconds : 0
         attempts = 0
+    }
+
+    /// The payload with `authorization.from` and `.to` in EIP-55 form. The signature covers the
+    /// address bytes, not their spelling, and the official facilitator hands these strings to
+    /// web3.py, which refuses lowercase addresses (the settlement would fail in simulation).
+    static func checksummingAddresses(_ document: JSONValue) -> JSONValue {
+        guard case .object(var root) = document, case .object(var payload)? = root["payload"],
+            case .object(var authorization)? = payload["authorization"]
+        else { return document }
+        for field in ["from", "to"] {
+            if let text = authorization[field]?.stringValue, let bytes = Hex.decode(text, byteCount: 20) {
+                authorization[field] = .string(Hex.checksumAddress(bytes))
+            }
+        }
+        payload["authorization"] = .object(authorization)
+        root["payload"] = .object(payload)
+        return .object(root)
     }
 
     /// The body of a facilitator's `/verify` and `/settle`.
