@@ -127,3 +127,50 @@ import Testing
         }
     }
 }
+
+/// `verify: facilitator`: everything that binds the payment to the route is still checked
+/// locally; only the signature is left to the facilitator.
+@Suite struct SignatureLeftToFacilitatorTests {
+    @Test func smartWalletSignatureShapesPassOnlyWithoutLocalSignatureCheck() throws {
+        let fixture = VectorTests.fixture
+        let route = try VectorTests.route(fixture.server)
+        let valid = try #require(fixture.cases.first { $0.expect.valid && $0.headers["PAYMENT-SIGNATURE"] != nil })
+        var document = try #require(
+            try JSONParser.parse(Base64.decode(valid.headers["PAYMENT-SIGNATURE"]!)!, maxDepth: 16).objectValue)
+        guard case .object(var payload)? = document["payload"] else {
+            Issue.record("no payload object")
+            return
+        }
+        // An ERC-6492-wrapped signature is far longer than 65 bytes.
+        payload["signature"] = .string("0x" + String(repeating: "ab", count: 300))
+        document["payload"] = .object(payload)
+        var json = JSONWriter()
+        json.value(.object(document))
+        let presented = PresentedPayment(v2Header: Base64.encode(json.bytes))
+
+        let local = PaymentVerifier().verify(presented, route: route, now: fixture.now)
+        guard case .failure(let failure) = local else { Issue.record("accepted without a signature check"); return }
+        #expect(failure.reason == .invalidSignature)
+
+        var delegating = PaymentVerifier()
+        delegating.checksSignature = false
+        guard case .success(let payment) = delegating.verify(presented, route: route, now: fixture.now) else {
+            Issue.record("refused although only the signature differs")
+            return
+        }
+        #expect(payment.payer == valid.expect.payer?.lowercased())
+
+        // The route binding still holds: a wrong recipient is refused without any signature check.
+        var wrong = document
+        guard case .object(var p)? = wrong["payload"], case .object(var auth)? = p["authorization"] else { return }
+        auth["to"] = .string("0x000000000000000000000000000000000000bEEF")
+        p["authorization"] = .object(auth)
+        wrong["payload"] = .object(p)
+        var wrongJSON = JSONWriter()
+        wrongJSON.value(.object(wrong))
+        let refused = delegating.verify(PresentedPayment(v2Header: Base64.encode(wrongJSON.bytes)), route: route,
+                                        now: fixture.now)
+        guard case .failure(let reason) = refused else { Issue.record("wrong payTo accepted"); return }
+        #expect(reason.reason == .recipientMismatch)
+    }
+}

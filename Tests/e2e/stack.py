@@ -190,6 +190,11 @@ routes:
     price: "0.04"
     settlement: before
     settle_via: facilitator
+  checked:
+    description: "Verified by us and by the facilitator"
+    price: "0.05"
+    verify: both
+    settle_via: facilitator
 {stores}
 """
 
@@ -304,6 +309,11 @@ http {{
         }}
         location /facilitated {{
             set $x402_route facilitated;
+            include {run}/x402/protect.conf;
+            proxy_pass http://backend;
+        }}
+        location /checked {{
+            set $x402_route checked;
             include {run}/x402/protect.conf;
             proxy_pass http://backend;
         }}

@@ -182,6 +182,22 @@ def test_settle_after_charges_on_success_and_releases_on_upstream_failure(stack)
     assert stack.devnet.balance(address) == start - PRICE["after"]
 
 
+def test_verify_both_asks_the_facilitator_which_refuses_an_unfunded_payer(stack):
+    poor = stack.devnet.info["poorPayer"]
+    client = sync_client(poor["privateKey"])
+    challenge = requests.get(stack.nginx.url + "/checked?poor")
+    header = v2_header(client, challenge)
+    # Our verifier alone accepts it (the signature is fine); the facilitator knows the balance.
+    response = requests.get(stack.nginx.url + "/checked?poor", headers={"PAYMENT-SIGNATURE": header})
+    assert response.status_code == 402
+    assert response.headers["X-X402-Reason"] == "invalid_exact_evm_insufficient_balance"
+    assert stack.backend.requests_to("checked?poor") == []
+    # A funded payer passes both.
+    _, key = payer(stack, 1)
+    session = wrapRequestsWithPayment(requests.Session(), sync_client(key))
+    assert session.get(stack.nginx.url + "/checked?funded").status_code == 200
+
+
 def test_sidecar_down_fails_closed_with_503(stack):
     _, key = payer(stack, 0)
     challenge = requests.get(stack.nginx.url + "/weather?down")

@@ -20,6 +20,9 @@ public struct PaymentVerifier: Sendable {
     /// How far past `now + maxTimeoutSeconds` a `validBefore` may lie (client clock skew). Bounds
     /// how long the nonce ledger must remember an authorization.
     public var clockSkewAllowance: Int64
+    /// `false` leaves the signature to a facilitator (routes with `verify: facilitator`, e.g. for
+    /// smart-contract wallets whose EIP-1271 / ERC-6492 signatures ecrecover cannot check).
+    public var checksSignature = true
 
     public init(validBeforeMargin: Int64 = 6, clockSkewAllowance: Int64 = 600) {
         self.validBeforeMargin = validBeforeMargin
@@ -83,8 +86,12 @@ public struct PaymentVerifier: Sendable {
         case .success(let fields): (authorization, signatureText) = fields
         }
         let payer = authorization.from.lowercased()
-        guard let signature = Hex.decode(signatureText, byteCount: 65) else {
+        let signature = Hex.decode(signatureText, byteCount: 65)
+        if checksSignature && signature == nil {
             return .failure(PaymentFailure(.invalidSignature, "signature must be 65 bytes of hex", payer: payer))
+        }
+        if !checksSignature && Hex.decode(signatureText) == nil {
+            return .failure(PaymentFailure(.invalidSignature, "signature must be 0x-prefixed hex", payer: payer))
         }
         guard let to = Hex.decode(authorization.to, byteCount: 20), to == option.payToBytes else {
             return .failure(PaymentFailure(.recipientMismatch, "authorization.to is not this route's recipient", payer: payer))
@@ -106,26 +113,38 @@ public struct PaymentVerifier: Sendable {
         }
         let from = Hex.decode(authorization.from, byteCount: 20)!
         let nonce = Hex.decode(authorization.nonce, byteCount: 32)!
-        let structHash = EIP712.transferWithAuthorizationHash(
-            from: from, to: to, value: option.amountBytes, validAfter: Amount.uint256(UInt64(validAfter)),
-            validBefore: Amount.uint256(UInt64(validBefore)), nonce: nonce)
-        let digest = EIP712.digest(domainSeparator: option.domainSeparator, structHash: structHash)
-        switch Secp256k1.recoverAddress(digest: digest, signature: signature) {
-        case .failure(.badV):
-            return .failure(PaymentFailure(.invalidSignature, "signature v must be 27 or 28", payer: payer))
-        case .failure(.highS):
-            return .failure(PaymentFailure(.invalidSignature, "signature s is in the upper half of the curve order", payer: payer))
-        case .failure:
-            return .failure(PaymentFailure(.invalidSignature, "signature does not recover", payer: payer))
-        case .success(let signer) where signer != from:
-            return .failure(PaymentFailure(.invalidSignature, "signature was not made by authorization.from", payer: payer))
-        case .success:
-            break
+        if checksSignature, let signature {
+            if let failure = checkSignature(signature, from: from, to: to, nonce: nonce, validAfter: validAfter,
+                                            validBefore: validBefore, option: option, payer: payer) {
+                return .failure(failure)
+            }
         }
         let key = NonceKey(network: option.network.caip2, asset: option.token.address, payer: payer, nonce: authorization.nonce)
         return .success(
             VerifiedPayment(
                 version: payload.version, option: option, payer: payer, authorization: authorization,
                 signature: signatureText, nonceKey: key, validBefore: validBefore, payload: payload))
+    }
+
+    private func checkSignature(
+        _ signature: [UInt8], from: [UInt8], to: [UInt8], nonce: [UInt8], validAfter: Int64, validBefore: Int64,
+        option: PaymentOption, payer: String
+    ) -> PaymentFailure? {
+        let structHash = EIP712.transferWithAuthorizationHash(
+            from: from, to: to, value: option.amountBytes, validAfter: Amount.uint256(UInt64(validAfter)),
+            validBefore: Amount.uint256(UInt64(validBefore)), nonce: nonce)
+        let digest = EIP712.digest(domainSeparator: option.domainSeparator, structHash: structHash)
+        switch Secp256k1.recoverAddress(digest: digest, signature: signature) {
+        case .failure(.badV):
+            return PaymentFailure(.invalidSignature, "signature v must be 27 or 28", payer: payer)
+        case .failure(.highS):
+            return PaymentFailure(.invalidSignature, "signature s is in the upper half of the curve order", payer: payer)
+        case .failure:
+            return PaymentFailure(.invalidSignature, "signature does not recover", payer: payer)
+        case .success(let signer) where signer != from:
+            return PaymentFailure(.invalidSignature, "signature was not made by authorization.from", payer: payer)
+        case .success:
+            return nil
+        }
     }
 }

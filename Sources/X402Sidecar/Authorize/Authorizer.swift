@@ -44,6 +44,8 @@ public final class Authorizer: Sendable {
             let challenge = route.challenge(resourceURL: request.resourceURL, error: "payment required")
             return .decided(.paymentRequired(challenge, failure: nil))
         }
+        var verifier = self.verifier
+        if settlements?.policy(name).verify == .facilitator { verifier.checksSignature = false }
         switch verifier.verify(request.payment, route: route, now: now()) {
         case .failure(let failure):
             return .decided(refuse(failure, route: route, request: request))
@@ -54,6 +56,7 @@ public final class Authorizer: Sendable {
 
     /// Claims the authorization for this request. Fails closed when the ledger is unreachable.
     public func reserve(_ payment: VerifiedPayment, route: RouteRequirements, request: AuthorizeRequest) async -> Decision {
+        if let refusal = await settlements?.facilitatorVerdict(payment, route: route, request: request) { return refusal }
         let paymentId = PaymentId.make()
         let won: Result<Bool, any Error>
         do {

@@ -85,6 +85,11 @@ private enum Builder {
         if let routesNode = section["routes"] {
             for (name, node) in r.mapping(routesNode, "routes") ?? [] {
                 if let route = route(name, node, defaults: defaults, networks: networks, &r) { routes[name] = route }
+                if section["settlement"] == nil, let keys = node.mapping?.keys.compactMap(\.string),
+                    let key = keys.first(where: { ["settlement", "settle_via", "verify"].contains($0) })
+                {
+                    r.problem("routes.\(name).\(key)", "needs a top-level settlement section", node)
+                }
                 if section["settlement"] != nil, let choice = routeSettlementChoice(name, node, settlement: settlement, &r) {
                     routeSettlement[name] = choice
                     if let route = routes[name] {
@@ -241,6 +246,8 @@ private enum Builder {
                 if let mode = enumValue(value, "routes.\(name).settlement", SettlementMode.self, &r) { choice.mode = mode }
             case "settle_via":
                 if let via = enumValue(value, "routes.\(name).settle_via", SettlementVia.self, &r) { choice.via = via }
+            case "verify":
+                if let mode = enumValue(value, "routes.\(name).verify", VerifyMode.self, &r) { choice.verify = mode }
             default: break
             }
         }
@@ -252,6 +259,12 @@ private enum Builder {
         relayer: RelayerSettings?, rpcURLs: [UInt64: String], _ r: inout ConfigReader
     ) {
         let path = "routes.\(route.name)"
+        if choice.verify != .local && facilitator == nil {
+            r.problem(path, "verifies through a facilitator (verify: \(choice.verify.rawValue)), but no facilitator.url is configured", node)
+        }
+        if choice.verify == .facilitator && choice.via == .relayer {
+            r.problem(path, "verify: facilitator accepts signatures our relayer cannot settle; use settle_via: facilitator", node)
+        }
         switch choice.via {
         case .facilitator:
             if facilitator == nil {
@@ -435,7 +448,7 @@ private enum Builder {
             r.problem(path, "route names use letters, digits, '_', '.' and '-' (at most 64)", node)
         }
         let optionKeys = ["price", "network", "pay_to", "asset", "max_timeout_seconds"]
-        let routeKeys = ["description", "mime_type", "accepts", "settlement", "settle_via"]
+        let routeKeys = ["description", "mime_type", "accepts", "settlement", "settle_via", "verify"]
         guard let entries = r.mapping(node, path, allowed: routeKeys + optionKeys) else {
             return nil
         }

@@ -89,14 +89,22 @@ public struct SettlementJob: Sendable, Equatable {
         payer = payment.payer
         authorization = payment.authorization
         signature = payment.signature
-        var json = JSONWriter(capacity: 1024)
-        json.value(Self.checksummingAddresses(payment.payload.document))
-        paymentPayload = json.string
-        paymentRequirements = payment.option.requirementsJSON(version: payment.version, resource: resource)
+        (paymentPayload, paymentRequirements) = Self.facilitatorParts(payment, resource: resource)
         createdAt = now
         dueAt = now
         holdUntil = mode == .after ? now + holdSeconds : 0
         attempts = 0
+    }
+
+    /// `paymentPayload` and `paymentRequirements` as a facilitator takes them.
+    static func facilitatorParts(_ payment: VerifiedPayment, resource: ResourceInfo) -> (String, String) {
+        var json = JSONWriter(capacity: 1024)
+        json.value(checksummingAddresses(payment.payload.document))
+        return (json.string, payment.option.requirementsJSON(version: payment.version, resource: resource))
+    }
+
+    static func facilitatorRequest(version: Int, payload: String, requirements: String) -> String {
+        "{\"x402Version\":\(version),\"paymentPayload\":\(payload),\"paymentRequirements\":\(requirements)}"
     }
 
     /// The payload with `authorization.from` and `.to` in EIP-55 form. The signature covers the
@@ -118,7 +126,7 @@ public struct SettlementJob: Sendable, Equatable {
 
     /// The body of a facilitator's `/verify` and `/settle`.
     public var facilitatorRequest: String {
-        "{\"x402Version\":\(version),\"paymentPayload\":\(paymentPayload),\"paymentRequirements\":\(paymentRequirements)}"
+        Self.facilitatorRequest(version: version, payload: paymentPayload, requirements: paymentRequirements)
     }
 }
 

@@ -54,13 +54,27 @@ public struct RelayerSettings: Sendable, Equatable {
     public init(privateKey: String) { self.privateKey = privateKey }
 }
 
+/// Who verifies a route's payments.
+public enum VerifyMode: String, Sendable, CaseIterable {
+    /// Our verifier alone (the fast path: no network call).
+    case local
+    /// The facilitator's `/verify` decides; locally only what binds the payment to the route
+    /// (scheme, network, asset, payTo, amount, times) is checked, not the signature — for
+    /// smart-contract wallets (EIP-1271 / ERC-6492) that ecrecover cannot verify.
+    case facilitator
+    /// Both must accept.
+    case both
+}
+
 /// Per-route choices.
 public struct RouteSettlement: Sendable, Equatable {
     public var mode: SettlementMode
     public var via: SettlementVia
-    public init(mode: SettlementMode, via: SettlementVia) {
+    public var verify: VerifyMode
+    public init(mode: SettlementMode, via: SettlementVia, verify: VerifyMode = .local) {
         self.mode = mode
         self.via = via
+        self.verify = verify
     }
 }
 
@@ -116,7 +130,40 @@ public final class Settlements: Service, Sendable {
 
     /// Whether `route`'s payments can be queued without suspending (then `acceptImmediately`).
     func acceptsImmediately(_ route: String) -> Bool {
-        policy(route).mode != .before && queue is any SynchronousSettlementQueue
+        let policy = policy(route)
+        return policy.mode != .before && policy.verify == .local && queue is any SynchronousSettlementQueue
+    }
+
+    /// For `verify: facilitator | both`: the facilitator's verdict on a locally checked payment,
+    /// as a refusal (nil when it accepts). Unreachable → fail closed.
+    func facilitatorVerdict(_ payment: VerifiedPayment, route: RouteRequirements, request: AuthorizeRequest) async
+        -> Decision?
+    {
+        guard policy(route.name).verify != .local else { return nil }
+        guard let facilitator else { return .unavailable(reason: "no facilitator configured for verification", retryAfter: 5) }
+        let resource = ResourceInfo(url: request.resourceURL, description: route.description, mimeType: route.mimeType)
+        let (payload, requirements) = SettlementJob.facilitatorParts(payment, resource: resource)
+        do {
+            let verdict = try await facilitator.verify(
+                SettlementJob.facilitatorRequest(version: payment.version, payload: payload, requirements: requirements))
+            if verdict.isValid { return nil }
+            let code = verdict.invalidReason ?? "invalid_payload"
+            let failure = PaymentFailure(Self.reason(code), "facilitator: \(code)", payer: payment.payer)
+            return .paymentRequired(route.challenge(resourceURL: request.resourceURL, error: failure.reason.rawValue),
+                                    failure: failure)
+        } catch {
+            logger.warning("facilitator /verify failed; failing closed", metadata: ["error": "\(error)"])
+            return .unavailable(reason: "facilitator unavailable", retryAfter: 5)
+        }
+    }
+
+    /// A facilitator's reason code as ours (its own when we share it).
+    static func reason(_ code: String) -> X402Reason {
+        if let known = X402Reason(rawValue: code) { return known }
+        if code.contains("signature") { return .invalidSignature }
+        if code.contains("balance") { return .insufficientBalance }
+        if code.contains("simulation") { return .simulationFailed }
+        return .invalidPayload
     }
 
     func makeJob(_ grant: Grant, route: RouteRequirements, request: AuthorizeRequest) -> SettlementJob {
