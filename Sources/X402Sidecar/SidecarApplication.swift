@@ -41,7 +41,9 @@ public enum SidecarApplication {
             if let token = settings.bearerToken { headers.append(("Authorization", "Bearer \(token)")) }
             facilitator = FacilitatorClient(
                 baseURL: settings.url,
-                http: HTTPJSONClient(timeout: .milliseconds(Int64(settings.timeoutMilliseconds)), headers: headers),
+                http: HTTPJSONClient(
+                    timeout: .milliseconds(Int64(settings.timeoutMilliseconds)), headers: headers,
+                    cdp: settings.cdpKeyId.flatMap { id in settings.cdpKeySecret.flatMap { CDPCredentials(keyId: id, secret: $0) } }),
                 retries: settings.retries, chains: chains, logger: logger)
         }
         var relayers: [UInt64: Relayer] = [:]

@@ -19,7 +19,7 @@ struct X402SidecarCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "x402-sidecar",
         abstract: "Answers Nginx auth_request subrequests with x402 payment decisions.",
-        subcommands: [Serve.self, CheckConfig.self, Version.self],
+        subcommands: [Serve.self, CheckConfig.self, CDPToken.self, Version.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -84,6 +84,29 @@ struct CheckConfig: ParsableCommand {
         let configuration = try options.load()
         print("\(options.config): configuration is valid")
         print(ConfigurationSummary.summary(of: configuration))
+    }
+}
+
+struct CDPToken: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cdp-token",
+        abstract: "Print a Coinbase CDP API-key JWT (from CDP_API_KEY_ID and CDP_API_KEY_SECRET) for one request.",
+        discussion: "For checking credentials by hand: curl -H \"Authorization: Bearer $(x402-sidecar cdp-token --url URL)\" URL")
+
+    @Option(help: "HTTP method the token is bound to.") var method = "POST"
+    @Option(help: "URL the token is bound to.") var url = "https://api.cdp.coinbase.com/platform/v2/x402/settle"
+
+    func run() throws {
+        let environment = ProcessInfo.processInfo.environment
+        guard let id = environment["CDP_API_KEY_ID"], let secret = environment["CDP_API_KEY_SECRET"] else {
+            throw ValidationError("set CDP_API_KEY_ID and CDP_API_KEY_SECRET")
+        }
+        guard let credentials = CDPCredentials(keyId: id, secret: secret),
+            let token = credentials.token(method: method, url: url)
+        else {
+            throw ValidationError("CDP_API_KEY_SECRET is neither an EC P-256 PEM key nor a base64 Ed25519 key")
+        }
+        print(token)
     }
 }
 

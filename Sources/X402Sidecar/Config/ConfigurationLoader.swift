@@ -175,8 +175,8 @@ private enum Builder {
     }
 
     static func facilitatorSettings(_ node: Node?, _ r: inout ConfigReader) -> FacilitatorSettings? {
-        guard let entries = r.mapping(node, "facilitator", allowed: ["url", "timeout_ms", "retries", "bearer_token"])
-        else { return nil }
+        let allowed = ["url", "timeout_ms", "retries", "bearer_token", "cdp_api_key_id", "cdp_api_key_secret"]
+        guard let entries = r.mapping(node, "facilitator", allowed: allowed) else { return nil }
         let s = Dictionary(entries, uniquingKeysWith: { first, _ in first })
         guard let url = r.string(s["url"], "facilitator.url") else {
             if s["url"] == nil { r.problem("facilitator.url", "is required", node) }
@@ -191,6 +191,26 @@ private enum Builder {
         }
         if let value = r.int(s["retries"], "facilitator.retries", range: 0...10) { settings.retries = value }
         settings.bearerToken = r.string(s["bearer_token"], "facilitator.bearer_token")
+        settings.cdpKeyId = r.string(s["cdp_api_key_id"], "facilitator.cdp_api_key_id") ?? r.environment["CDP_API_KEY_ID"]
+        settings.cdpKeySecret = r.string(s["cdp_api_key_secret"], "facilitator.cdp_api_key_secret")
+            ?? r.environment["CDP_API_KEY_SECRET"]
+        if settings.bearerToken?.isEmpty == true { settings.bearerToken = nil }
+        if settings.cdpKeyId?.isEmpty == true { settings.cdpKeyId = nil }
+        if settings.cdpKeySecret?.isEmpty == true { settings.cdpKeySecret = nil }
+        switch (settings.cdpKeyId, settings.cdpKeySecret) {
+        case (nil, nil):
+            break
+        case (let id?, let secret?):
+            if CDPCredentials(keyId: id, secret: secret) == nil {
+                r.problem("facilitator.cdp_api_key_secret",
+                          "is neither an EC P-256 PEM key nor a base64 Ed25519 key (64 bytes) that can sign", node)
+            }
+            if settings.bearerToken != nil {
+                r.problem("facilitator", "give either bearer_token or a CDP API key, not both", node)
+            }
+        default:
+            r.problem("facilitator", "a CDP API key needs both cdp_api_key_id and cdp_api_key_secret (or CDP_API_KEY_ID and CDP_API_KEY_SECRET)", node)
+        }
         return settings
     }
 

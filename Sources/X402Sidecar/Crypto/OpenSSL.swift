@@ -1,6 +1,7 @@
 internal import COpenSSL
 
-/// libcrypto: random bytes, SHA-256, HMAC-SHA256, constant-time comparison.
+/// libcrypto: random bytes, SHA-256, HMAC-SHA256, constant-time comparison, and the ES256 /
+/// EdDSA signatures of Coinbase CDP API-key JWTs.
 ///
 /// The only file that touches OpenSSL.
 public enum OpenSSL {
@@ -54,5 +55,65 @@ public enum OpenSSL {
         guard a.count == b.count else { return false }
         if a.isEmpty { return true }
         return a.withUnsafeBytes { x in b.withUnsafeBytes { y in CRYPTO_memcmp(x.baseAddress, y.baseAddress, a.count) == 0 } }
+    }
+
+    public enum SigningKey: Sendable {
+        /// An EC P-256 private key in PEM (CDP's "ECDSA" keys): JWS `ES256`.
+        case ecP256(pem: String)
+        /// A 32-byte Ed25519 seed (CDP's base64 keys hold seed ‖ public key): JWS `EdDSA`.
+        case ed25519(seed: [UInt8])
+
+        public var jwsAlgorithm: String {
+            switch self {
+            case .ecP256: return "ES256"
+            case .ed25519: return "EdDSA"
+            }
+        }
+    }
+
+    /// Signs `message` as JWS wants it: ES256 → raw `r ‖ s` (64 bytes, not DER); EdDSA → 64 bytes.
+    /// nil when the key does not load.
+    public static func sign(_ message: [UInt8], with key: SigningKey) -> [UInt8]? {
+        let pkey: OpaquePointer?
+        switch key {
+        case .ecP256(let pem):
+            var pem = pem
+            pkey = pem.withUTF8 { bytes in
+                bytes.withMemoryRebound(to: CChar.self) { COpenSSL_readPrivateKeyPEM($0.baseAddress, Int32($0.count)) }
+            }
+        case .ed25519(let seed):
+            guard seed.count == 32 else { return nil }
+            pkey = seed.withUnsafeBufferPointer { EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nil, $0.baseAddress, 32) }
+        }
+        guard let pkey else { return nil }
+        defer { EVP_PKEY_free(pkey) }
+        guard let context = EVP_MD_CTX_new() else { return nil }
+        defer { EVP_MD_CTX_free(context) }
+        let digest: OpaquePointer?
+        if case .ecP256 = key { digest = EVP_sha256() } else { digest = nil }
+        guard EVP_DigestSignInit(context, nil, digest, nil, pkey) == 1 else { return nil }
+        var length = 0
+        guard message.withUnsafeBufferPointer({ EVP_DigestSign(context, nil, &length, $0.baseAddress, $0.count) }) == 1
+        else { return nil }
+        var signature = [UInt8](repeating: 0, count: length)
+        let signed = signature.withUnsafeMutableBufferPointer { output in
+            message.withUnsafeBufferPointer { EVP_DigestSign(context, output.baseAddress, &length, $0.baseAddress, $0.count) }
+        }
+        guard signed == 1 else { return nil }
+        signature = Array(signature.prefix(length))
+        guard case .ecP256 = key else { return signature }
+        // DER ECDSA-Sig-Value → fixed-width r ‖ s.
+        var cursor: UnsafePointer<UInt8>? = nil
+        return signature.withUnsafeBufferPointer { der -> [UInt8]? in
+            cursor = der.baseAddress
+            guard let parsed = d2i_ECDSA_SIG(nil, &cursor, der.count) else { return nil }
+            defer { ECDSA_SIG_free(parsed) }
+            var raw = [UInt8](repeating: 0, count: 64)
+            let ok = raw.withUnsafeMutableBufferPointer { out in
+                BN_bn2binpad(ECDSA_SIG_get0_r(parsed), out.baseAddress, 32) == 32
+                    && BN_bn2binpad(ECDSA_SIG_get0_s(parsed), out.baseAddress! + 32, 32) == 32
+            }
+            return ok ? raw : nil
+        }
     }
 }

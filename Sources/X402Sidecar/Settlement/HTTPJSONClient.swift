@@ -28,10 +28,13 @@ public struct HTTPJSONClient: Sendable {
     public var headers: [(String, String)]
     /// Answers larger than this are refused.
     public var maxResponseBytes = 4 << 20
+    /// Signs each request (CDP API-key JWTs are bound to the method and URL).
+    public var cdp: CDPCredentials?
 
-    public init(timeout: TimeAmount = .seconds(10), headers: [(String, String)] = []) {
+    public init(timeout: TimeAmount = .seconds(10), headers: [(String, String)] = [], cdp: CDPCredentials? = nil) {
         self.timeout = timeout
         self.headers = headers
+        self.cdp = cdp
     }
 
     public struct Response: Sendable {
@@ -65,6 +68,12 @@ public struct HTTPJSONClient: Sendable {
         request.headers.add(name: "Accept", value: "application/json")
         request.headers.add(name: "User-Agent", value: "x402-sidecar")
         for (name, value) in headers + extra { request.headers.add(name: name, value: value) }
+        if let cdp {
+            guard let token = cdp.token(method: method.rawValue, url: url) else {
+                throw OutboundError(kind: .notSent, description: "\(url): cannot sign the CDP API-key JWT")
+            }
+            request.headers.replaceOrAdd(name: "Authorization", value: "Bearer \(token)")
+        }
         if let body {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(string: body))

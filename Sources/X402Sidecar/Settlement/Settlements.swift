@@ -40,6 +40,9 @@ public struct FacilitatorSettings: Sendable, Equatable {
     public var timeoutMilliseconds = 10_000
     public var retries = 2
     public var bearerToken: String?
+    /// Coinbase CDP API key (`CDP_API_KEY_ID` / `CDP_API_KEY_SECRET`): a JWT per request.
+    public var cdpKeyId: String?
+    public var cdpKeySecret: String?
 
     public init(url: String) { self.url = url }
 }
