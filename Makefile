@@ -1,7 +1,7 @@
 # x402-nginx — the two commands in the README are `make demo` and `make test`.
 SWIFT ?= swift
 
-.PHONY: all deps build release test demo demo-stop vectors bench-micro check-config clean
+.PHONY: all deps build release test demo demo-stop vectors bench bench-micro check-config clean
 
 all: build
 
@@ -28,6 +28,13 @@ demo-stop:
 ## Regenerates the signed test vectors with the official x402 SDK (deterministic output).
 vectors: deps
 	.venv/bin/python Tests/Vectors/generate.py
+
+## Every benchmark scenario through nginx (1 and 2 workers), ratios to an nginx anchor measured in the
+## same run, the official FastAPI middleware as peer, sidecar memory, micro-benchmarks. About 5 minutes.
+bench: deps
+	$(SWIFT) build -c release --product x402-sidecar
+	$(SWIFT) build -c release --product x402-micro
+	.venv/bin/python Benchmarks/bench.py $(BENCH_ARGS)
 
 ## Release-mode micro-benchmarks: Keccak, EIP-712, recovery, header decoding, full verification.
 bench-micro: deps

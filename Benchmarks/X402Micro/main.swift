@@ -1,3 +1,4 @@
+import Foundation
 // Release-mode micro-benchmarks of the decision hot path. Run: `make bench-micro`
 // (`swift run -c release x402-micro [--json FILE]`). Figures are per operation, median of 7 runs.
 #if canImport(Glibc)
@@ -64,8 +65,17 @@ if let index = CommandLine.arguments.firstIndex(of: "--emit-payments"), index + 
 {
     var spec = timespec()
     clock_gettime(CLOCK_REALTIME, &spec)
+    // Overrides for a devnet: X402_EMIT_KEY, _ASSET, _PAY_TO, _AMOUNT, _CHAIN_ID, _MAX_TIMEOUT.
+    let env = ProcessInfo.processInfo.environment
+    let emitToken = env["X402_EMIT_ASSET"].map {
+        TokenInfo(address: $0, eip712Name: "USDC", eip712Version: "2", decimals: 6, symbol: "USDC")
+    } ?? network.usdc
+    let emitNetwork = env["X402_EMIT_CHAIN_ID"].flatMap(UInt64.init).map { Network(chainId: $0, v1Name: "base-sepolia") }
+        ?? network.network
     let live = try! PaymentOption(
-        network: network.network, token: network.usdc, payTo: payTo, amount: "10000", maxTimeoutSeconds: 3000)
+        network: emitNetwork, token: emitToken, payTo: env["X402_EMIT_PAY_TO"] ?? payTo,
+        amount: env["X402_EMIT_AMOUNT"] ?? "10000", maxTimeoutSeconds: Int(env["X402_EMIT_MAX_TIMEOUT"] ?? "3000")!)
+    let signer = env["X402_EMIT_KEY"].flatMap { PaymentSigner(privateKeyHex: $0) } ?? signer
     guard let file = fopen(CommandLine.arguments[index + 2], "w") else { fatalError("cannot write the payments file") }
     for number in 0..<count {
         let line = signer.header(

@@ -97,7 +97,7 @@ public enum SidecarApplication {
             graceSeconds: configuration.server.shutdownGraceSeconds)
         var services: [any Service] = [server]
         if let settlements {
-            services.append(settlements)
+            if settlements.settings.runsWorker { services.append(settlements) }
             if let path = configuration.server.reportSocket {
                 services.append(ReportListener(path: path, mode: configuration.server.unixSocketMode, settlements: settlements,
                                                logger: logger))

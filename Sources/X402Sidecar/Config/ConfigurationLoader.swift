@@ -131,7 +131,7 @@ private enum Builder {
         }
         let allowed = [
             "mode", "via", "journal", "fsync", "max_attempts", "retry_base_ms", "retry_max_seconds",
-            "report_timeout_seconds", "report_timeout_policy", "before_timeout_seconds", "lease_seconds",
+            "report_timeout_seconds", "report_timeout_policy", "before_timeout_seconds", "lease_seconds", "worker",
         ]
         guard let entries = r.mapping(node, "settlement", allowed: allowed) else { return settings }
         let s = Dictionary(entries, uniquingKeysWith: { first, _ in first })
@@ -161,6 +161,7 @@ private enum Builder {
             settings.beforeTimeoutSeconds = value
         }
         if let value = r.int(s["lease_seconds"], "settlement.lease_seconds", range: 5...3600) { settings.leaseSeconds = value }
+        if let value = r.bool(s["worker"], "settlement.worker") { settings.runsWorker = value }
         return settings
     }
 

@@ -31,6 +31,8 @@ public struct SettlementSettings: Sendable, Equatable {
     /// How long a claimed job stays invisible to other workers.
     public var leaseSeconds = 60
     public var workerIdleMilliseconds = 200
+    /// `false`: this instance only queues; others (with the same Redis queue) settle.
+    public var runsWorker = true
 
     public init() {}
 }

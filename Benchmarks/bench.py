@@ -1,0 +1,328 @@
+#!/usr/bin/env python3
+"""`make bench`: one command, every scenario, ratios to an anchor measured in the same run.
+
+Starts (all on 127.0.0.1): Redis, the devnet, the release sidecar, nginx with 1 and 2 workers,
+and the peer (the official x402 FastAPI middleware under uvicorn). Runs wrk against nginx:
+
+  anchor    auth_request to an nginx `return 204` location (what stock nginx costs by itself)
+  unpaid    a protected location without payment → 402 challenge
+  paid      every request a fresh valid payment (settlement deferred into the queue), embedded
+            journal and Redis ledgers
+  replay    the same payment again and again → 402
+  ratelimit (not built yet), lease (not built yet)
+
+and the peer's 402 and paid paths. Prints a Markdown table (req/s, p50, p99, ratio to the anchor
+with the same worker count) and writes it with the raw figures as JSON to .run/bench/.
+"""
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import requests
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.join(ROOT, "Tests", "e2e"))
+from stack import Devnet, free_port, render_includes, wait_for  # noqa: E402
+
+RUN = os.path.join(ROOT, ".run", "bench")
+RELEASE = os.path.join(ROOT, ".build", "release")
+WRK_SCRIPT = os.path.join(ROOT, "Benchmarks", "wrk", "bench.lua")
+
+
+def sh(*args, **kwargs):
+    return subprocess.run(list(args), check=True, **kwargs)
+
+
+SIDECAR_CONFIG = """\
+server:
+  listen: ["unix:{run}/x402.sock", "127.0.0.1:{port}"]
+  unix_socket_mode: "0666"
+  event_loops: {loops}
+log: {{level: warning, decisions: false}}
+defaults: {{pay_to: "{pay_to}", network: devnet, max_timeout_seconds: 3000}}
+networks:
+  devnet:
+    chain_id: 84532
+    v1_name: base-sepolia
+    asset: {{address: "{token}", name: "USDC", version: "2", decimals: 6}}
+rpc_urls: {{devnet: "{rpc}"}}
+relayer: {{private_key: "{relayer_key}"}}
+settlement:
+  mode: deferred
+  via: relayer
+  worker: false        # queue only: the benchmark measures the decision path, not the devnet
+routes:
+  bench: {{description: "bench", price: "0.01"}}
+{stores}
+"""
+
+NGINX_CONF = """\
+worker_processes {workers};
+user root;
+error_log {run}/nginx-error.log warn;
+pid {run}/nginx.pid;
+events {{ worker_connections 8192; }}
+http {{
+    access_log off;
+    client_body_temp_path {run}/tmp/body;
+    proxy_temp_path {run}/tmp/proxy;
+    fastcgi_temp_path {run}/tmp/fastcgi;
+    uwsgi_temp_path {run}/tmp/uwsgi;
+    scgi_temp_path {run}/tmp/scgi;
+    include {run}/x402/http.conf;
+    server {{
+        listen 127.0.0.1:{port} reuseport backlog=4096;
+        root {run}/www;
+        default_type application/json;
+        include {run}/x402/server.conf;
+        location = /_anchor_auth {{ internal; return 204; }}
+        location /anchor {{ auth_request /_anchor_auth; try_files /ok.json =404; }}
+        location /paid {{ set $x402_route bench; include {run}/x402/protect.conf; access_log off; try_files /ok.json =404; }}
+    }}
+}}
+"""
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.results = []
+        self.processes = []
+        os.makedirs(RUN, exist_ok=True)
+        for sub in ("tmp/body", "tmp/proxy", "tmp/fastcgi", "tmp/uwsgi", "tmp/scgi", "www"):
+            os.makedirs(os.path.join(RUN, sub), exist_ok=True)
+        with open(os.path.join(RUN, "www", "ok.json"), "w") as f:
+            f.write('{"ok":true}\n')
+        render_includes(RUN)
+        # Benchmarks run without the JSON access log and reports (they are measured by the e2e tests).
+        protect = os.path.join(RUN, "x402", "protect.conf")
+        with open(protect) as f:
+            text = f.read()
+        with open(protect, "w") as f:
+            f.write("\n".join(l for l in text.splitlines() if not l.startswith("access_log")) + "\n")
+
+    # -- processes ------------------------------------------------------------------------------
+    def start_redis(self):
+        self.redis_port = free_port()
+        sh(os.path.join(ROOT, "deploy", "dev", "redis.sh"), "start", os.path.join(RUN, "redis"), str(self.redis_port),
+           stdout=subprocess.DEVNULL)
+
+    def start_sidecar(self, store):
+        info = self.devnet.info
+        stores = ('stores: {ledger: embedded, embedded: {journal: "%s/nonces.journal"}}\nsettlement_journal: x\n'
+                  % RUN if store == "embedded" else
+                  'stores: {ledger: redis, redis: {url: "redis://127.0.0.1:%d", key_prefix: "bench%d"}}\n'
+                  % (self.redis_port, time.time_ns()))
+        stores = stores.replace("settlement_journal: x\n", "")
+        for name in ("nonces.journal", "settlements.journal"):
+            for suffix in ("", ".lock"):
+                path = os.path.join(RUN, name + suffix)
+                if os.path.exists(path):
+                    os.unlink(path)
+        self.sidecar_port = free_port()
+        config = os.path.join(RUN, "x402.yaml")
+        with open(config, "w") as f:
+            f.write(SIDECAR_CONFIG.format(run=RUN, port=self.sidecar_port, loops=self.args.sidecar_loops,
+                                          pay_to=info["payTo"]["address"], token=info["token"], rpc=info["rpcUrl"],
+                                          relayer_key=info["sidecarRelayer"]["privateKey"], stores=stores))
+        log = open(os.path.join(RUN, "sidecar.log"), "a")
+        self.sidecar = subprocess.Popen([os.path.join(RELEASE, "x402-sidecar"), "serve", "--config", config],
+                                        stdout=log, stderr=log)
+        url = f"http://127.0.0.1:{self.sidecar_port}/readyz"
+        wait_for(lambda: requests.get(url, timeout=1).status_code == 200, what="sidecar")
+
+    def stop_sidecar(self):
+        self.sidecar.send_signal(signal.SIGTERM)
+        self.sidecar.wait(15)
+
+    def sidecar_memory(self):
+        fields = {}
+        with open(f"/proc/{self.sidecar.pid}/status") as f:
+            for line in f:
+                if line.startswith(("VmRSS", "VmHWM")):
+                    name, value = line.split(":")
+                    fields[name] = int(value.split()[0]) // 1024
+        return fields
+
+    def start_nginx(self, workers):
+        self.nginx_port = free_port()
+        conf = os.path.join(RUN, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(NGINX_CONF.format(run=RUN, port=self.nginx_port, workers=workers))
+        sh("nginx", "-t", "-q", "-c", conf, "-p", RUN)
+        sh("nginx", "-c", conf, "-p", RUN)
+        wait_for(lambda: requests.get(f"http://127.0.0.1:{self.nginx_port}/anchor", timeout=1).status_code == 200,
+                 what="nginx")
+
+    def stop_nginx(self):
+        conf = os.path.join(RUN, "nginx.conf")
+        subprocess.run(["nginx", "-c", conf, "-p", RUN, "-s", "quit"], check=False)
+        wait_for(lambda: not os.path.exists(os.path.join(RUN, "nginx.pid")), timeout=15, what="nginx to stop")
+
+    # -- wrk --------------------------------------------------------------------------------------
+    def wrk(self, url, connections=None, duration=None, **env):
+        connections = connections or self.args.connections
+        environment = dict(os.environ, THREADS=str(self.args.threads), **env)
+        out = subprocess.run(["wrk", f"-t{self.args.threads}", f"-c{connections}", f"-d{duration or self.args.duration}s",
+                              "--latency", "-s", WRK_SCRIPT, url], env=environment, capture_output=True, text=True,
+                             check=True).stdout
+        return json.loads([line for line in out.splitlines() if line.startswith("{")][-1])
+
+    def record(self, scenario, workers, figures, expect, note=""):
+        row = dict(scenario=scenario, workers=workers, note=note, **figures)
+        ok = figures["errors"] == 0 and (figures["non2xx"] == 0 if expect == 200 else figures["non2xx"] == figures["requests"])
+        row["answers_as_expected"] = ok
+        self.results.append(row)
+        print(f"  {scenario:28s} workers={workers}  {figures['rps']:>9.0f} req/s  p50 {figures['p50_us']} µs  "
+              f"p99 {figures['p99_us']} µs  {'ok' if ok else 'UNEXPECTED ANSWERS ' + json.dumps(figures)}", flush=True)
+
+    def emit_payments(self, path, count, key):
+        info = self.devnet.info
+        env = dict(os.environ, X402_EMIT_KEY=key, X402_EMIT_ASSET=info["token"], X402_EMIT_PAY_TO=info["payTo"]["address"],
+                   X402_EMIT_CHAIN_ID="84532", X402_EMIT_AMOUNT="10000", X402_EMIT_MAX_TIMEOUT="3000")
+        sh(os.path.join(RELEASE, "x402-micro"), "--emit-payments", str(count), path, env=env, stdout=subprocess.DEVNULL)
+
+    # -- the run ----------------------------------------------------------------------------------
+    def run(self):
+        started = time.time()
+        print("== starting Redis and the devnet", flush=True)
+        self.start_redis()
+        self.devnet = Devnet(os.path.join(RUN, "devnet"))
+        payer = self.devnet.info["payers"][0]
+        payments = os.path.join(RUN, "payments.txt")
+        count = self.args.payments
+        print(f"== signing {count} payments (x402-micro --emit-payments)", flush=True)
+        self.emit_payments(payments, count, payer["privateKey"])
+        with open(payments) as f:
+            replayed = f.readline().strip()
+        memory = {}
+        for workers in self.args.workers:
+            print(f"== nginx with {workers} worker(s)", flush=True)
+            for store in ("embedded", "redis"):
+                self.start_sidecar(store)
+                self.start_nginx(workers)
+                base = f"http://127.0.0.1:{self.nginx_port}"
+                if store == "embedded":
+                    self.record("anchor: auth_request → 204", workers, self.wrk(base + "/anchor", TARGET="/anchor"), 200)
+                    self.record("unpaid → 402", workers, self.wrk(base + "/paid", TARGET="/paid"), 402)
+                    requests.get(base + "/paid", headers={"PAYMENT-SIGNATURE": replayed})  # used once
+                    self.record("replayed payment → 402", workers,
+                                self.wrk(base + "/paid", TARGET="/paid", HEADER_NAME="PAYMENT-SIGNATURE",
+                                         HEADER_VALUE=replayed), 402)
+                self.record(f"paid, fresh payments ({store})", workers,
+                            self.wrk(base + "/paid", TARGET="/paid", PAYMENTS=payments), 200)
+                memory[f"{store}, {workers} worker(s)"] = self.sidecar_memory()
+                self.stop_nginx()
+                self.stop_sidecar()
+        self.results.append(dict(scenario="rate-limited decision", skipped="rate limits are not built yet"))
+        self.results.append(dict(scenario="lease-valid request", skipped="leases are not built yet"))
+        if not self.args.no_peer:
+            self.run_peer()
+        self.memory = memory
+        self.micro = self.run_micro()
+        self.report(time.time() - started)
+
+    def run_peer(self):
+        print("== peer: the official x402 FastAPI middleware (uvicorn, 1 worker), same devnet facilitator", flush=True)
+        port = free_port()
+        env = dict(os.environ, DEVNET_INFO=os.path.join(RUN, "devnet", "devnet.json"))
+        log = open(os.path.join(RUN, "peer.log"), "w")
+        peer = subprocess.Popen([os.path.join(ROOT, ".venv", "bin", "uvicorn"), "app:app", "--port", str(port),
+                                 "--log-level", "warning", "--no-access-log"], cwd=os.path.join(ROOT, "Benchmarks", "peer"),
+                                env=env, stdout=log, stderr=log)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            wait_for(lambda: requests.get(base + "/free", timeout=1).status_code == 200, what="peer")
+            self.record("peer: unpaid → 402", 1, self.wrk(base + "/paid", TARGET="/paid"), 402)
+            payments = os.path.join(RUN, "peer-payments.txt")
+            self.emit_payments(payments, self.args.peer_payments, self.devnet.info["payers"][1]["privateKey"])
+            self.record("peer: paid, fresh payments", 1,
+                        self.wrk(base + "/paid", connections=self.args.peer_connections, TARGET="/paid", PAYMENTS=payments),
+                        200, note="verifies and settles through the facilitator per request")
+        finally:
+            peer.terminate()
+            peer.wait(10)
+
+    def run_micro(self):
+        path = os.path.join(RUN, "micro.json")
+        sh(os.path.join(RELEASE, "x402-micro"), "--json", path, stdout=subprocess.DEVNULL)
+        with open(path) as f:
+            return json.load(f)
+
+    def report(self, seconds):
+        anchors = {r["workers"]: r["rps"] for r in self.results if r.get("scenario", "").startswith("anchor")}
+        ours_paid = max((r["rps"] for r in self.results if r.get("scenario", "").startswith("paid")), default=0)
+        peer_paid = next((r["rps"] for r in self.results if r.get("scenario") == "peer: paid, fresh payments"), None)
+        peer_unpaid = next((r["rps"] for r in self.results if r.get("scenario") == "peer: unpaid → 402"), None)
+        lines = [f"wrk -t{self.args.threads} -c{self.args.connections} -d{self.args.duration}s against nginx on "
+                 f"127.0.0.1; sidecar {self.args.sidecar_loops} event loop(s); {os.cpu_count()} cores; {seconds:.0f} s in all.", "",
+                 "| scenario | nginx workers | req/s | p50 | p99 | × anchor | answers |", "|---|---:|---:|---:|---:|---:|---|"]
+        for r in self.results:
+            if "skipped" in r:
+                lines.append(f"| {r['scenario']} | – | – | – | – | – | skipped: {r['skipped']} |")
+                continue
+            anchor = anchors.get(r["workers"])
+            ratio = f"{r['rps'] / anchor:.2f}" if anchor and not r["scenario"].startswith("peer") else "–"
+            lines.append(f"| {r['scenario']} | {r['workers']} | {r['rps']:,.0f} | {r['p50_us'] / 1000:.2f} ms | "
+                         f"{r['p99_us'] / 1000:.2f} ms | {ratio} | {'as expected' if r['answers_as_expected'] else 'UNEXPECTED'} |")
+        lines.append("")
+        if peer_paid:
+            lines.append(f"Against the peer (official FastAPI middleware, same machine and devnet): paid "
+                         f"{ours_paid / peer_paid:.0f}× its paid rate ({peer_paid:,.0f} req/s); "
+                         f"unpaid 402 {max(r['rps'] for r in self.results if r.get('scenario') == 'unpaid → 402') / peer_unpaid:.0f}× "
+                         f"its 402 rate ({peer_unpaid:,.0f} req/s).")
+        lines.append("Sidecar memory after each paid run (VmRSS / peak VmHWM, MB): " + "; ".join(
+            f"{k}: {v.get('VmRSS')} / {v.get('VmHWM')}" for k, v in self.memory.items()) + ".")
+        lines.append("")
+        lines.append("| micro-benchmark (release, 1 core) | µs/op |")
+        lines.append("|---|---:|")
+        for row in self.micro:
+            lines.append(f"| {row['name']} | {row['ns_per_op'] / 1000:.2f} |")
+        table = "\n".join(lines)
+        print("\n" + table)
+        with open(os.path.join(RUN, "bench.md"), "w") as f:
+            f.write(table + "\n")
+        with open(os.path.join(RUN, "bench.json"), "w") as f:
+            json.dump({"results": self.results, "memory": self.memory, "micro": self.micro,
+                       "args": vars(self.args), "seconds": seconds}, f, indent=1)
+        print(f"\nwritten: {RUN}/bench.md and bench.json")
+
+    def cleanup(self):
+        subprocess.run(["nginx", "-c", os.path.join(RUN, "nginx.conf"), "-p", RUN, "-s", "quit"],
+                       capture_output=True, check=False)
+        if getattr(self, "sidecar", None) and self.sidecar.poll() is None:
+            self.sidecar.kill()
+        if getattr(self, "devnet", None):
+            self.devnet.stop()
+        if getattr(self, "redis_port", None):
+            subprocess.run([os.path.join(ROOT, "deploy", "dev", "redis.sh"), "stop", os.path.join(RUN, "redis"),
+                            str(self.redis_port)], capture_output=True, check=False)
+
+
+def main():
+    parser = argparse.ArgumentParser(description="x402-nginx benchmarks")
+    parser.add_argument("--duration", type=int, default=8)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--sidecar-loops", type=int, default=1)
+    parser.add_argument("--payments", type=int, default=200_000)
+    parser.add_argument("--peer-payments", type=int, default=3000)
+    parser.add_argument("--peer-connections", type=int, default=16)
+    parser.add_argument("--no-peer", action="store_true")
+    args = parser.parse_args()
+    os.environ.pop("X402_TEST_DEVNET_INFO", None)
+    bench = Bench(args)
+    try:
+        bench.run()
+    finally:
+        bench.cleanup()
+
+
+if __name__ == "__main__":
+    main()
