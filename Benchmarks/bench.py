@@ -4,7 +4,8 @@
 Starts (all on 127.0.0.1): Redis, the devnet, the release sidecar, nginx with 1 and 2 workers,
 and the peer (the official x402 FastAPI middleware under uvicorn). Runs wrk against nginx:
 
-  anchor    auth_request to an nginx `return 204` location (what stock nginx costs by itself)
+  anchor    auth_request to another nginx server block answering 204, over a keepalive unix
+            socket upstream exactly like the sidecar's (what the auth subrequest itself costs)
   unpaid    a protected location without payment → 402 challenge
   paid      every request a fresh valid payment (settlement deferred into the queue), embedded
             journal and Redis ledgers
@@ -75,12 +76,26 @@ http {{
     uwsgi_temp_path {run}/tmp/uwsgi;
     scgi_temp_path {run}/tmp/scgi;
     include {run}/x402/http.conf;
+    # The anchor's auth endpoint: another server block answering 204, reached the way nginx
+    # reaches the sidecar (unix socket, keepalive upstream).
+    upstream anchor_auth {{ server unix:{run}/anchor.sock; keepalive 64; }}
+    server {{
+        listen unix:{run}/anchor.sock;
+        location / {{ return 204; }}
+    }}
     server {{
         listen 127.0.0.1:{port} reuseport backlog=4096;
         root {run}/www;
         default_type application/json;
         include {run}/x402/server.conf;
-        location = /_anchor_auth {{ internal; return 204; }}
+        location = /_anchor_auth {{
+            internal;
+            proxy_pass http://anchor_auth;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_pass_request_body off;
+            proxy_set_header Content-Length "";
+        }}
         location /anchor {{ auth_request /_anchor_auth; try_files /ok.json =404; }}
         location /paid {{ set $x402_route bench; include {run}/x402/protect.conf; access_log off; try_files /ok.json =404; }}
     }}
@@ -165,12 +180,12 @@ class Bench:
         wait_for(lambda: not os.path.exists(os.path.join(RUN, "nginx.pid")), timeout=15, what="nginx to stop")
 
     # -- wrk --------------------------------------------------------------------------------------
-    def wrk(self, url, connections=None, duration=None, **env):
+    def wrk(self, url, connections=None, duration=None, timeout=2, **env):
         connections = connections or self.args.connections
         environment = dict(os.environ, THREADS=str(self.args.threads), **env)
         out = subprocess.run(["wrk", f"-t{self.args.threads}", f"-c{connections}", f"-d{duration or self.args.duration}s",
-                              "--latency", "-s", WRK_SCRIPT, url], env=environment, capture_output=True, text=True,
-                             check=True).stdout
+                              f"--timeout={timeout}s", "--latency", "-s", WRK_SCRIPT, url], env=environment,
+                             capture_output=True, text=True, check=True).stdout
         return json.loads([line for line in out.splitlines() if line.startswith("{")][-1])
 
     def record(self, scenario, workers, figures, expect, note=""):
@@ -242,7 +257,8 @@ class Bench:
             payments = os.path.join(RUN, "peer-payments.txt")
             self.emit_payments(payments, self.args.peer_payments, self.devnet.info["payers"][1]["privateKey"])
             self.record("peer: paid, fresh payments", 1,
-                        self.wrk(base + "/paid", connections=self.args.peer_connections, TARGET="/paid", PAYMENTS=payments),
+                        self.wrk(base + "/paid", connections=self.args.peer_connections, duration=self.args.duration * 2,
+                                 timeout=60, TARGET="/paid", PAYMENTS=payments),
                         200, note="verifies and settles through the facilitator per request")
         finally:
             peer.terminate()
@@ -313,7 +329,7 @@ def main():
     parser.add_argument("--sidecar-loops", type=int, default=1)
     parser.add_argument("--payments", type=int, default=200_000)
     parser.add_argument("--peer-payments", type=int, default=3000)
-    parser.add_argument("--peer-connections", type=int, default=16)
+    parser.add_argument("--peer-connections", type=int, default=4)
     parser.add_argument("--no-peer", action="store_true")
     args = parser.parse_args()
     os.environ.pop("X402_TEST_DEVNET_INFO", None)

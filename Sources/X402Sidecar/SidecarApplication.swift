@@ -7,6 +7,23 @@ import X402
 /// Builds the whole sidecar from a validated configuration: the one function `main` and the
 /// tests call (Hummingbird's `buildApplication` pattern).
 public enum SidecarApplication {
+    /// One Redis client per URL, shared by the ledger, the queue and the rate limiter.
+    final class RedisClients: @unchecked Sendable {
+        private var clients: [String: RedisClient] = [:]
+        let group: any EventLoopGroup
+        let logger: Logger
+        init(group: any EventLoopGroup, logger: Logger) {
+            self.group = group
+            self.logger = logger
+        }
+        func client(_ url: String) throws -> RedisClient {
+            if let existing = clients[url] { return existing }
+            let client = RedisClient(configuration: try RedisClient.Configuration(url: url), group: group, logger: logger)
+            clients[url] = client
+            return client
+        }
+    }
+
     /// What `serve` runs.
     public struct Assembly: Sendable {
         public var server: AuthServer
@@ -15,25 +32,22 @@ public enum SidecarApplication {
         public var services: [any Service]
     }
 
-    public static func makeQueue(
-        _ kind: SettlementSettings.QueueKind, group: any EventLoopGroup, logger: Logger
-    ) throws -> any SettlementQueue {
+    static func makeQueue(_ kind: SettlementSettings.QueueKind, redis: RedisClients) throws -> any SettlementQueue {
         switch kind {
         case .memory:
             return try EmbeddedSettlementQueue(path: nil)
         case .embedded(let path, let fsync):
             return try EmbeddedSettlementQueue(path: path, fsync: fsync)
         case .redis(let url, let prefix):
-            let client = RedisClient(configuration: try RedisClient.Configuration(url: url), group: group, logger: logger)
-            return RedisSettlementQueue(client: client, keyPrefix: prefix)
+            return RedisSettlementQueue(client: try redis.client(url), keyPrefix: prefix)
         }
     }
 
-    public static func makeSettlements(
-        _ configuration: SidecarConfiguration, ledger: any NonceLedger, group: any EventLoopGroup, logger: Logger
+    static func makeSettlements(
+        _ configuration: SidecarConfiguration, ledger: any NonceLedger, redis: RedisClients, logger: Logger
     ) throws -> Settlements? {
         guard let settings = configuration.settlement else { return nil }
-        let queue = try makeQueue(settings.queue, group: group, logger: logger)
+        let queue = try makeQueue(settings.queue, redis: redis)
         let chains = configuration.rpcURLs.mapValues { EthereumRPC(url: $0) }
         var facilitator: FacilitatorClient?
         if let settings = configuration.facilitator {
@@ -66,14 +80,17 @@ public enum SidecarApplication {
     public static func makeLedger(
         _ settings: LedgerSettings, group: any EventLoopGroup, logger: Logger
     ) throws -> any NonceLedger {
+        try makeLedger(settings, redis: RedisClients(group: group, logger: logger))
+    }
+
+    static func makeLedger(_ settings: LedgerSettings, redis: RedisClients) throws -> any NonceLedger {
         switch settings {
         case .memory:
             return MemoryNonceLedger()
         case .embedded(let path, let fsync):
             return try EmbeddedNonceLedger(path: path, fsync: fsync)
         case .redis(let url, let prefix):
-            let client = RedisClient(configuration: try RedisClient.Configuration(url: url), group: group, logger: logger)
-            return RedisNonceLedger(client: client, keyPrefix: prefix)
+            return RedisNonceLedger(client: try redis.client(url), keyPrefix: prefix)
         }
     }
 
@@ -81,21 +98,40 @@ public enum SidecarApplication {
         configuration: SidecarConfiguration, group: any EventLoopGroup, logger: Logger,
         decisionLog: DecisionLog? = nil
     ) throws -> Assembly {
-        let ledger = try makeLedger(configuration.ledger, group: group, logger: logger)
-        let settlements = try makeSettlements(configuration, ledger: ledger, group: group, logger: logger)
+        let redis = RedisClients(group: group, logger: logger)
+        let ledger = try makeLedger(configuration.ledger, redis: redis)
+        let settlements = try makeSettlements(configuration, ledger: ledger, redis: redis, logger: logger)
+        var limiter: (any RateLimiter)?
+        var limitPrefix = "x402"
+        if configuration.routeLimits.values.contains(where: { !$0.isEmpty }) {
+            switch configuration.ledger {
+            case .redis(let url, let prefix):
+                limiter = RedisRateLimiter(client: try redis.client(url))
+                limitPrefix = prefix
+            case .embedded, .memory:
+                limiter = EmbeddedRateLimiter()
+            }
+        }
         if settlements == nil {
             logger.warning("no settlement section: payments are verified and reserved but never settled on chain")
         }
         let authorizer = Authorizer(
-            routes: configuration.routes, verifier: configuration.verifier, ledger: ledger, settlements: settlements)
+            routes: configuration.routes, verifier: configuration.verifier, ledger: ledger, settlements: settlements,
+            limits: configuration.routeLimits, limiter: limiter, trustedProxies: configuration.trustedProxies,
+            limitKeyPrefix: limitPrefix, logger: logger)
         let core = SidecarCore(
             authorizer: authorizer, decisionLog: decisionLog ?? DecisionLog(enabled: configuration.log.decisions),
             maxHeaderBytes: configuration.server.maxHeaderBytes,
-            backendContext: configuration.backendSecret.map(BackendContextSigner.init(secret:)))
+            backendContext: configuration.backendSecret.map(BackendContextSigner.init(secret:)),
+            adminTokenSHA256: configuration.admin?.tokenSHA256)
         let server = AuthServer(
             core: core, addresses: configuration.server.listen, group: group, logger: logger,
             graceSeconds: configuration.server.shutdownGraceSeconds)
         var services: [any Service] = [server]
+        if let admin = configuration.admin {
+            services.append(AuthServer(core: core, addresses: [admin.listen], group: group, logger: logger,
+                                       graceSeconds: 1, admin: true))
+        }
         if let settlements {
             if settlements.settings.runsWorker { services.append(settlements) }
             if let path = configuration.server.reportSocket {

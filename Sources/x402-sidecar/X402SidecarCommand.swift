@@ -19,7 +19,7 @@ struct X402SidecarCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "x402-sidecar",
         abstract: "Answers Nginx auth_request subrequests with x402 payment decisions.",
-        subcommands: [Serve.self, CheckConfig.self, CDPToken.self, Version.self],
+        subcommands: [Serve.self, CheckConfig.self, Admin.self, CDPToken.self, Version.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -84,6 +84,50 @@ struct CheckConfig: ParsableCommand {
         let configuration = try options.load()
         print("\(options.config): configuration is valid")
         print(ConfigurationSummary.summary(of: configuration))
+    }
+}
+
+struct Admin: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Talk to a running sidecar's admin listener, or hash an admin token for the config.",
+        subcommands: [HashToken.self, RateLimitCommand.self])
+
+    struct HashToken: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "hash-token", abstract: "Read a token on stdin; print admin.token_sha256 for the config.")
+
+        func run() throws {
+            guard let token = readLine(strippingNewline: true), !token.isEmpty else {
+                throw ValidationError("give the token on stdin")
+            }
+            print(Hex.encode(OpenSSL.sha256(Array(token.utf8)), prefix: false))
+        }
+    }
+
+    struct RateLimitCommand: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "ratelimit", abstract: "Inspect or reset one rate-limit (or free-quota) key.")
+
+        @Argument(help: "inspect or reset") var action: String
+        @Option(help: "The admin listener.") var url = "http://127.0.0.1:8403"
+        @Option(help: "Route name.") var route: String
+        @Option(help: "Rule name (its name:, or ip / payer / the header name), or free.") var rule: String
+        @Option(help: "The client key: an address, a payer, or the header's value.") var key: String
+
+        func run() async throws {
+            guard action == "inspect" || action == "reset" else { throw ValidationError("action is inspect or reset") }
+            guard let token = ProcessInfo.processInfo.environment["X402_ADMIN_TOKEN"] else {
+                throw ValidationError("set X402_ADMIN_TOKEN")
+            }
+            func encode(_ text: String) -> String {
+                text.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? text
+            }
+            let target = "\(url)/admin/ratelimit?route=\(encode(route))&rule=\(encode(rule))&key=\(encode(key))"
+            let client = HTTPJSONClient(timeout: .seconds(5), headers: [("Authorization", "Bearer \(token)")])
+            let response = action == "inspect" ? try await client.get(target) : try await client.delete(target)
+            print(String(decoding: response.body, as: UTF8.self))
+            if response.status != 200 { throw ExitCode(1) }
+        }
     }
 }
 

@@ -11,6 +11,27 @@ public enum Decision: Sendable, Equatable {
     case unavailable(reason: String, retryAfter: Int)
     /// The auth request itself is wrong (e.g. an unknown route name): an operator error.
     case misconfigured(reason: String)
+    /// Over a rate limit: the client sees 429 with `Retry-After` and the `RateLimit` headers.
+    case rateLimited(RateLimitNotice)
+    /// Allowed without payment, from the route's free quota.
+    case free(remaining: Int)
+}
+
+/// Which limit refused a request, and when to come back.
+public struct RateLimitNotice: Sendable, Equatable {
+    /// The rule's name (`RateLimit-Policy` names it).
+    public var policy: String
+    public var rule: RateRule
+    public var retryAfterSeconds: Int
+    /// Seconds until the bucket is full again.
+    public var resetSeconds: Int
+
+    public init(policy: String, rule: RateRule, retryAfterSeconds: Int, resetSeconds: Int) {
+        self.policy = policy
+        self.rule = rule
+        self.retryAfterSeconds = retryAfterSeconds
+        self.resetSeconds = resetSeconds
+    }
 }
 
 /// A paid request's permission, with what the backend is told about it.

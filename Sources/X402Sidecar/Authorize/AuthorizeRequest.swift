@@ -7,7 +7,8 @@ import X402
 /// | `X-X402-Route` | route name from `$x402_route` (required) |
 /// | `X-Original-Method`, `X-Original-URI` | the client's request line |
 /// | `X-Forwarded-Proto`, `X-Forwarded-Host` (else `Host`) | how the client reached Nginx |
-/// | `X-Real-IP` | client address |
+/// | `X-Real-IP` | the address nginx saw (`$remote_addr`) |
+/// | `X-Forwarded-For` | the client's chain of proxies, believed only from trusted proxies |
 /// | `X-Request-ID` | Nginx's `$request_id` |
 /// | `PAYMENT-SIGNATURE` / `X-PAYMENT` | the client's payment (v2 / v1) |
 public struct AuthorizeRequest: Sendable, Equatable {
@@ -17,7 +18,10 @@ public struct AuthorizeRequest: Sendable, Equatable {
     public var scheme: String
     public var host: String
     public var clientAddress: String?
+    public var forwardedFor: String?
     public var requestId: String?
+    /// Headers named by rate-limit rules (`key: header:NAME`), lowercased names.
+    public var keyHeaders: [String: String] = [:]
     public var payment: PresentedPayment
 
     public init(

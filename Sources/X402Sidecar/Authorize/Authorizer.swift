@@ -1,4 +1,5 @@
 import Logging
+import Synchronization
 import X402
 
 /// Makes the payment decision for one request: pure verification first, then the one store call
@@ -9,6 +10,15 @@ public final class Authorizer: Sendable {
     public let ledger: any NonceLedger
     /// Takes granted payments to the chain; nil only in tests of the decision path alone.
     public let settlements: Settlements?
+    /// Rate limits and free quotas by route, the store they live in, and whose `X-Forwarded-For`
+    /// to believe.
+    public let limits: [String: RouteLimits]
+    public let limiter: (any RateLimiter)?
+    public let trustedProxies: TrustedProxies
+    let limitKeyPrefix: String
+    let logger: Logger
+    /// Store failures of the rate limiter (metrics).
+    let limiterFailures = Atomic<Int>(0)
     /// Unix seconds; injectable for tests.
     let now: @Sendable () -> Int64
     /// Seconds past `validBefore` that a reservation is kept (the chain refuses the authorization
@@ -17,12 +27,20 @@ public final class Authorizer: Sendable {
 
     public init(
         routes: [String: RouteRequirements], verifier: PaymentVerifier, ledger: any NonceLedger,
-        settlements: Settlements? = nil, now: @escaping @Sendable () -> Int64 = { UnixClock.seconds() }
+        settlements: Settlements? = nil, limits: [String: RouteLimits] = [:], limiter: (any RateLimiter)? = nil,
+        trustedProxies: TrustedProxies = TrustedProxies(), limitKeyPrefix: String = "x402",
+        logger: Logger = Logger(label: "x402.sidecar"),
+        now: @escaping @Sendable () -> Int64 = { UnixClock.seconds() }
     ) {
         self.routes = routes
         self.verifier = verifier
         self.ledger = ledger
         self.settlements = settlements
+        self.limits = limits.filter { !$0.value.isEmpty }
+        self.limiter = limiter
+        self.trustedProxies = trustedProxies
+        self.limitKeyPrefix = limitKeyPrefix
+        self.logger = logger
         self.now = now
     }
 
@@ -31,6 +49,8 @@ public final class Authorizer: Sendable {
     public enum Step: Sendable {
         case decided(Decision)
         case reserve(VerifiedPayment, RouteRequirements)
+        /// The route has rate limits or a free quota: the whole decision goes to `decideLimited`.
+        case limited(RouteRequirements, RouteLimits)
     }
 
     public func begin(_ request: AuthorizeRequest) -> Step {
@@ -40,17 +60,123 @@ public final class Authorizer: Sendable {
         guard let route = routes[name] else {
             return .decided(.misconfigured(reason: "unknown route"))
         }
+        if let limits = limits[name], limiter != nil {
+            return .limited(route, limits)
+        }
+        switch check(request, route: route) {
+        case .failure(let outcome): return .decided(outcome.decision)
+        case .success(let payment): return .reserve(payment, route)
+        }
+    }
+
+    /// Local verification, or the decision that ends the request (challenge or refusal).
+    private func check(_ request: AuthorizeRequest, route: RouteRequirements) -> Result<VerifiedPayment, DecisionError> {
+        let name = route.name
         if request.payment.isEmpty {
             let challenge = route.challenge(resourceURL: request.resourceURL, error: "payment required")
-            return .decided(.paymentRequired(challenge, failure: nil))
+            return .failure(DecisionError(.paymentRequired(challenge, failure: nil)))
         }
         var verifier = self.verifier
         if settlements?.policy(name).verify == .facilitator { verifier.checksSignature = false }
         switch verifier.verify(request.payment, route: route, now: now()) {
         case .failure(let failure):
-            return .decided(refuse(failure, route: route, request: request))
+            return .failure(DecisionError(refuse(failure, route: route, request: request)))
         case .success(let payment):
-            return .reserve(payment, route)
+            return .success(payment)
+        }
+    }
+
+    struct DecisionError: Error {
+        var decision: Decision
+        init(_ decision: Decision) { self.decision = decision }
+    }
+
+    // MARK: Rate limits and free quotas
+
+    /// A route with limits: address-keyed rules first (they also protect the challenge path),
+    /// then the free quota for unpaid requests, then payer-keyed rules once the payment verifies,
+    /// and only then the nonce reservation (a limited request never consumes its authorization).
+    public func decideLimited(_ request: AuthorizeRequest, route: RouteRequirements, limits: RouteLimits) async -> Decision {
+        let unpaid = request.payment.isEmpty
+        let early = limits.rules.filter { $0.key != .payer && ($0.applies == .all || ($0.applies == .unpaid) == unpaid) }
+        if let decision = await enforce(early, route: route, request: request, payer: nil) { return decision }
+        if unpaid, let free = limits.free, let limiter, let value = keyValue(free.key, request: request, payer: nil) {
+            do {
+                if let left = try await limiter.takeFree(
+                    key: storeKey(route: route.name, rule: "free", value: value), limit: free.calls,
+                    windowSeconds: free.windowSeconds)
+                {
+                    return .free(remaining: left)
+                }
+            } catch {
+                // Money-safe either way: without the quota's store, ask for payment.
+                limiterFailures.add(1, ordering: .relaxed)
+                logger.warning("free quota store unavailable; asking for payment", metadata: ["error": "\(error)"])
+            }
+        }
+        let payment: VerifiedPayment
+        switch check(request, route: route) {
+        case .failure(let outcome): return outcome.decision
+        case .success(let verified): payment = verified
+        }
+        let late = limits.rules.filter { $0.key == .payer && $0.applies != .unpaid }
+        if let decision = await enforce(late, route: route, request: request, payer: payment.payer) { return decision }
+        return await reserve(payment, route: route, request: request)
+    }
+
+    /// The store key of one rule for one client: `prefix:rl:{route|rule|value}` (one hash slot).
+    func storeKey(route: String, rule: String, value: String) -> String {
+        "\(limitKeyPrefix):rl:{\(route)|\(rule)|\(value)}"
+    }
+
+    /// The client identity a rule keys on, or nil when the request has none (then the rule does
+    /// not apply). Header values (API keys, leases) are stored hashed.
+    func keyValue(_ key: RouteLimits.Rule.Key, request: AuthorizeRequest, payer: String?) -> String? {
+        switch key {
+        case .ip:
+            return trustedProxies.clientAddress(peer: request.clientAddress, forwardedFor: request.forwardedFor)
+        case .payer:
+            return payer
+        case .lease:
+            return request.keyHeaders["x-x402-lease"].map(Self.hashed)
+        case .header(let name):
+            return request.keyHeaders[name.lowercased()].map(Self.hashed)
+        }
+    }
+
+    static func hashed(_ value: String) -> String {
+        Hex.encode(OpenSSL.sha256(Array(value.utf8)).prefix(16), prefix: false)
+    }
+
+    private func enforce(_ rules: [RouteLimits.Rule], route: RouteRequirements, request: AuthorizeRequest, payer: String?)
+        async -> Decision?
+    {
+        guard let limiter, !rules.isEmpty else { return nil }
+        var applied: [RouteLimits.Rule] = []
+        var checks: [RateCheck] = []
+        for rule in rules {
+            guard let value = keyValue(rule.key, request: request, payer: payer) else { continue }
+            applied.append(rule)
+            checks.append(RateCheck(key: storeKey(route: route.name, rule: rule.name, value: value), rule: rule.rule))
+        }
+        guard !checks.isEmpty else { return nil }
+        do {
+            let outcomes = try await limiter.check(checks)
+            for (rule, outcome) in zip(applied, outcomes) where !outcome.allowed {
+                return .rateLimited(RateLimitNotice(
+                    policy: rule.name, rule: rule.rule,
+                    retryAfterSeconds: Int(max(1, (outcome.retryAfterMicros + 999_999) / 1_000_000)),
+                    resetSeconds: Int(max(1, (outcome.resetMicros + 999_999) / 1_000_000))))
+            }
+            return nil
+        } catch {
+            limiterFailures.add(1, ordering: .relaxed)
+            let closed = applied.filter { !$0.failOpen }
+            logger.warning("rate limiter store unavailable", metadata: [
+                "error": "\(error)", "route": "\(route.name)",
+                "policy": "\(closed.isEmpty ? "fail-open: allowed" : "fail-closed: refused")"])
+            if closed.isEmpty { return nil }
+            return .unavailable(reason: "rate limiter unavailable", retryAfter: 5)
         }
     }
 
@@ -105,6 +231,7 @@ public final class Authorizer: Sendable {
         switch begin(request) {
         case .decided(let decision): return decision
         case .reserve(let payment, let route): return await reserve(payment, route: route, request: request)
+        case .limited(let route, let limits): return await decideLimited(request, route: route, limits: limits)
         }
     }
 

@@ -66,7 +66,7 @@ private enum Builder {
     static func build(_ root: Node, _ r: inout ConfigReader) -> SidecarConfiguration? {
         let sections = [
             "server", "log", "verification", "defaults", "networks", "routes", "stores", "settlement", "facilitator",
-            "relayer", "rpc_urls", "backend",
+            "relayer", "rpc_urls", "backend", "rate_limiting", "admin",
         ]
         guard let entries = r.mapping(root, "", allowed: sections) else { return nil }
         let section = Dictionary(entries, uniquingKeysWith: { first, _ in first })
@@ -117,7 +117,129 @@ private enum Builder {
             settlement: configured ? settlement : nil, routeSettlement: configured ? routeSettlement : [:], facilitator: facilitator, relayer: relayer,
             rpcURLs: rpcURLs)
         built.backendSecret = backendSecret
+        if let routesNode = section["routes"] {
+            for (name, node) in r.mapping(routesNode, "routes") ?? [] {
+                if let limits = routeLimits(name, node, &r), !limits.isEmpty { built.routeLimits[name] = limits }
+            }
+        }
+        if let entries = r.mapping(section["rate_limiting"], "rate_limiting", allowed: ["trusted_proxies"]) {
+            let l = Dictionary(entries, uniquingKeysWith: { first, _ in first })
+            if let items = r.list(l["trusted_proxies"], "rate_limiting.trusted_proxies") {
+                let texts = items.enumerated().compactMap { r.string($1, "rate_limiting.trusted_proxies[\($0)]") }
+                if let proxies = TrustedProxies(texts) { built.trustedProxies = proxies } else {
+                    r.problem("rate_limiting.trusted_proxies", "must list addresses or CIDRs like 10.0.0.0/8 or ::1/128",
+                              l["trusted_proxies"])
+                }
+            }
+        }
+        if let entries = r.mapping(section["admin"], "admin", allowed: ["listen", "token_sha256"]) {
+            let a = Dictionary(entries, uniquingKeysWith: { first, _ in first })
+            let listen = r.string(a["listen"], "admin.listen").flatMap { listenAddress($0, mode: 0o600) }
+            if listen == nil { r.problem("admin.listen", "is required: unix:/path or 127.0.0.1:PORT", section["admin"]) }
+            let hash = r.string(a["token_sha256"], "admin.token_sha256").flatMap { Hex.decode($0, byteCount: 32) }
+            if hash == nil {
+                r.problem("admin.token_sha256", "must be the SHA-256 (64 hex digits) of the admin token: x402-sidecar admin hash-token",
+                          a["token_sha256"] ?? section["admin"])
+            }
+            if let listen, let hash { built.admin = AdminSettings(listen: listen, tokenSHA256: hash) }
+        }
         return built
+    }
+
+    static func ruleKey(_ text: String) -> RouteLimits.Rule.Key? {
+        switch text {
+        case "ip": return .ip
+        case "payer": return .payer
+        case "lease": return .lease
+        default:
+            guard text.hasPrefix("header:"), text.count > 7 else { return nil }
+            let name = String(text.dropFirst(7))
+            guard name.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: ":") }) else { return nil }
+            return .header(name)
+        }
+    }
+
+    static func duration(_ text: String) -> Int64? {
+        guard let unit = text.last, let number = Int64(text.dropLast()), number > 0 else { return nil }
+        switch unit {
+        case "s": return number
+        case "m": return number * 60
+        case "h": return number * 3600
+        case "d": return number * 86400
+        default: return nil
+        }
+    }
+
+    static func routeLimits(_ name: String, _ node: Node, _ r: inout ConfigReader) -> RouteLimits? {
+        guard let members = node.mapping else { return nil }
+        var limits = RouteLimits()
+        var names: Set<String> = []
+        for (key, value) in members {
+            switch key.string {
+            case "rate_limits":
+                for (index, item) in (r.list(value, "routes.\(name).rate_limits") ?? []).enumerated() {
+                    let path = "routes.\(name).rate_limits[\(index)]"
+                    let allowed = ["limit", "key", "applies_to", "on_store_failure", "name"]
+                    guard let entries = r.mapping(item, path, allowed: allowed) else { continue }
+                    let e = Dictionary(entries, uniquingKeysWith: { first, _ in first })
+                    guard let limitText = r.string(e["limit"], "\(path).limit") else {
+                        if e["limit"] == nil { r.problem("\(path).limit", "is required, e.g. \"10/s burst 20\"", item) }
+                        continue
+                    }
+                    let rule: RateRule
+                    switch RateRule.parse(limitText) {
+                    case .success(let parsed): rule = parsed
+                    case .failure(let error):
+                        r.problem("\(path).limit", error.description, e["limit"])
+                        continue
+                    }
+                    let keyText = r.string(e["key"], "\(path).key") ?? "ip"
+                    guard let ruleKey = ruleKey(keyText) else {
+                        r.problem("\(path).key", "must be ip, payer, lease or header:NAME, not \"\(keyText)\"", e["key"])
+                        continue
+                    }
+                    let applies = enumValue(e["applies_to"], "\(path).applies_to", RouteLimits.Rule.Applies.self, &r) ?? .all
+                    if ruleKey == .payer && applies == .unpaid {
+                        r.problem("\(path).applies_to", "a payer-keyed limit can only count paid requests", e["applies_to"])
+                    }
+                    var failOpen = false
+                    if let policy = r.string(e["on_store_failure"], "\(path).on_store_failure") {
+                        switch policy {
+                        case "open": failOpen = true
+                        case "closed": failOpen = false
+                        default: r.problem("\(path).on_store_failure", "must be open or closed, not \"\(policy)\"", e["on_store_failure"])
+                        }
+                    }
+                    let ruleName = r.string(e["name"], "\(path).name") ?? keyText.replacingOccurrences(of: "header:", with: "")
+                    if names.contains(ruleName) {
+                        r.problem("\(path).name", "\"\(ruleName)\" is used twice in this route; give each rule a name", item)
+                    }
+                    names.insert(ruleName)
+                    limits.rules.append(RouteLimits.Rule(name: ruleName, rule: rule, key: ruleKey, applies: applies,
+                                                         failOpen: failOpen))
+                }
+            case "free":
+                let path = "routes.\(name).free"
+                guard let entries = r.mapping(value, path, allowed: ["calls", "per", "key"]) else { continue }
+                let f = Dictionary(entries, uniquingKeysWith: { first, _ in first })
+                let calls = r.int(f["calls"], "\(path).calls", range: 1...1_000_000)
+                if f["calls"] == nil { r.problem("\(path).calls", "is required", value) }
+                let perText = r.string(f["per"], "\(path).per") ?? "1d"
+                let window = duration(perText)
+                if window == nil { r.problem("\(path).per", "must be a duration like 60s, 10m, 1h or 1d, not \"\(perText)\"", f["per"]) }
+                let keyText = r.string(f["key"], "\(path).key") ?? "ip"
+                let key = ruleKey(keyText)
+                if key == nil || key == .payer {
+                    r.problem("\(path).key", "must be ip, lease or header:NAME (free calls have no payer), not \"\(keyText)\"", f["key"])
+                }
+                if let calls, let window, let key, key != .payer {
+                    limits.free = RouteLimits.Free(calls: calls, windowSeconds: window, key: key)
+                }
+            default:
+                break
+            }
+        }
+        return limits
     }
 
     static func settlementSettings(_ node: Node?, ledger: LedgerSettings, _ r: inout ConfigReader) -> SettlementSettings {
@@ -469,7 +591,7 @@ private enum Builder {
             r.problem(path, "route names use letters, digits, '_', '.' and '-' (at most 64)", node)
         }
         let optionKeys = ["price", "network", "pay_to", "asset", "max_timeout_seconds"]
-        let routeKeys = ["description", "mime_type", "accepts", "settlement", "settle_via", "verify"]
+        let routeKeys = ["description", "mime_type", "accepts", "settlement", "settle_via", "verify", "rate_limits", "free"]
         guard let entries = r.mapping(node, path, allowed: routeKeys + optionKeys) else {
             return nil
         }

@@ -18,6 +18,12 @@ public struct SidecarConfiguration: Sendable {
     public var rpcURLs: [UInt64: String]
     /// Secret for the HMAC over the context the backend receives (`backend.hmac_secret`).
     public var backendSecret: String?
+    /// Rate limits and free quotas by route.
+    public var routeLimits: [String: RouteLimits] = [:]
+    /// Peers whose `X-Forwarded-For` is believed (`rate_limiting.trusted_proxies`).
+    public var trustedProxies = TrustedProxies()
+    /// The admin listener (`admin.listen`) and the SHA-256 of its bearer token.
+    public var admin: AdminSettings?
 
     public init(
         server: ServerSettings = ServerSettings(), routes: [String: RouteRequirements],
@@ -94,5 +100,16 @@ public struct LogSettings: Sendable, Equatable {
     public init(level: Level = .info, decisions: Bool = true) {
         self.level = level
         self.decisions = decisions
+    }
+}
+
+public struct AdminSettings: Sendable, Equatable {
+    public var listen: ListenAddress
+    /// SHA-256 of the admin token (`x402-sidecar admin hash-token`), never the token itself.
+    public var tokenSHA256: [UInt8]
+
+    public init(listen: ListenAddress, tokenSHA256: [UInt8]) {
+        self.listen = listen
+        self.tokenSHA256 = tokenSHA256
     }
 }

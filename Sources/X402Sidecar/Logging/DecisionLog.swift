@@ -18,6 +18,8 @@ public struct DecisionLog: Sendable {
         case .refused: return "refused"
         case .unavailable: return "unavailable"
         case .misconfigured: return "misconfigured"
+        case .rateLimited: return "rate_limited"
+        case .free: return "free"
         }
     }
 
@@ -49,6 +51,12 @@ public struct DecisionLog: Sendable {
             json.field("reason", reason)
         case .unavailable(let reason, _), .misconfigured(let reason):
             json.field("reason", reason)
+        case .rateLimited(let notice):
+            json.field("policy", notice.policy)
+            json.field("limit", notice.rule.description)
+            json.field("retry_after", notice.retryAfterSeconds)
+        case .free(let remaining):
+            json.field("free_remaining", remaining)
         }
         json.field("method", request.method)
         json.field("uri", String(request.uri.prefix(512)))

@@ -10,11 +10,13 @@ final class AuthHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias OutboundOut = HTTPServerResponsePart
 
     private let core: SidecarCore
+    private let admin: Bool
     private var head: HTTPRequestHead?
     private var started: UInt64 = 0
 
-    init(core: SidecarCore) {
+    init(core: SidecarCore, admin: Bool = false) {
         self.core = core
+        self.admin = admin
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -39,6 +41,24 @@ final class AuthHandler: ChannelInboundHandler, RemovableChannelHandler {
             return
         }
         let path = head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)[0]
+        if admin {
+            guard path == "/healthz" || path == "/metrics" || path.hasPrefix("/admin/") else {
+                write(Self.json(.notFound, #"{"error":"not found"}"#), for: head, context: context)
+                return
+            }
+            if path.hasPrefix("/admin/") {
+                let promise = context.eventLoop.makePromise(of: DecisionResponse.self)
+                let core = self.core
+                promise.completeWithTask {
+                    await core.admin(method: head.method, path: String(path), query: Self.query(head.uri),
+                                     authorization: head.headers.first(name: "Authorization"))
+                }
+                promise.futureResult.assumeIsolated().whenSuccess { response in
+                    self.write(response, for: head, context: context)
+                }
+                return
+            }
+        }
         switch path {
         case "/authorize", "/_x402/authorize":
             authorize(head, context: context)
@@ -74,10 +94,17 @@ final class AuthHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func authorize(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
-        let request = AuthorizeRequest(head)
+        let request = core.keyHeaderNames.isEmpty ? AuthorizeRequest(head) : AuthorizeRequest(head, keyHeaders: core.keyHeaderNames)
         switch core.authorizer.begin(request) {
         case .decided(let decision):
             finish(decision, request: request, head: head, context: context)
+        case .limited(let route, let limits):
+            let promise = context.eventLoop.makePromise(of: Decision.self)
+            let authorizer = core.authorizer
+            promise.completeWithTask { await authorizer.decideLimited(request, route: route, limits: limits) }
+            promise.futureResult.assumeIsolated().whenSuccess { decision in
+                self.finish(decision, request: request, head: head, context: context)
+            }
         case .reserve(let payment, let route):
             if let decision = core.authorizer.reserveImmediately(payment, route: route, request: request) {
                 finish(decision, request: request, head: head, context: context)
@@ -124,13 +151,13 @@ final class AuthHandler: ChannelInboundHandler, RemovableChannelHandler {
         return size
     }
 
-    /// `a=b&c=d` after the `?`, percent-decoding left out: our values are hex and digits.
+    /// `a=b&c=d` after the `?`, percent-decoded.
     static func query(_ uri: String) -> [String: String] {
         guard let mark = uri.firstIndex(of: "?") else { return [:] }
         var result: [String: String] = [:]
         for pair in uri[uri.index(after: mark)...].split(separator: "&") {
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            if parts.count == 2 { result[String(parts[0])] = String(parts[1]) }
+            if parts.count == 2 { result[String(parts[0])] = String(parts[1]).removingPercentEncoding ?? String(parts[1]) }
         }
         return result
     }
@@ -159,6 +186,14 @@ extension AuthorizeRequest {
             requestId: headers.first(name: "X-Request-ID"),
             payment: PresentedPayment(
                 v2Header: v2.first, v1Header: v1.first, duplicated: v2.count > 1 || v1.count > 1))
+        forwardedFor = headers.first(name: "X-Forwarded-For")
+    }
+
+    init(_ head: HTTPRequestHead, keyHeaders names: [String]) {
+        self.init(head)
+        for name in names {
+            if let value = head.headers.first(name: name) { keyHeaders[name] = value }
+        }
     }
 
     /// Host names and `[v6]:port` only: the host ends up inside the challenge's resource URL.

@@ -16,12 +16,15 @@ public final class AuthServer: Service, Sendable {
     let group: any EventLoopGroup
     let logger: Logger
     let graceSeconds: Int
+    /// `true`: the admin listener (token-protected `/admin/*`), not the auth endpoint.
+    let admin: Bool
     private let channels = Mutex<[any Channel]>([])
     private let bound = Mutex<[ListenAddress: Int]>([:])
 
     public init(core: SidecarCore, addresses: [ListenAddress], group: any EventLoopGroup, logger: Logger,
-                graceSeconds: Int = 10) {
+                graceSeconds: Int = 10, admin: Bool = false) {
         self.core = core
+        self.admin = admin
         self.addresses = addresses
         self.group = group
         self.logger = logger
@@ -36,7 +39,7 @@ public final class AuthServer: Service, Sendable {
                 let channel = try await bind(address)
                 opened.append(channel)
                 if let port = channel.localAddress?.port { bound.withLock { $0[address] = port } }
-                logger.info("listening", metadata: ["address": "\(address)"])
+                logger.info(admin ? "admin listening" : "listening", metadata: ["address": "\(address)"])
             }
         } catch {
             for channel in opened { try? await channel.close() }
@@ -83,6 +86,7 @@ public final class AuthServer: Service, Sendable {
 
     private func bind(_ address: ListenAddress) async throws -> any Channel {
         let core = self.core
+        let admin = self.admin
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -92,7 +96,7 @@ public final class AuthServer: Service, Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
                     try pipeline.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: true)
-                    try pipeline.addHandler(AuthHandler(core: core))
+                    try pipeline.addHandler(AuthHandler(core: core, admin: admin))
                 }
             }
         switch address {

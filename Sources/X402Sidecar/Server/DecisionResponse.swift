@@ -29,6 +29,8 @@ public struct DecisionResponse: Sendable, Equatable {
         public static let version = "X-X402-Version"
         public static let transaction = "X-X402-Transaction"
         public static let timestamp = "X-X402-Timestamp"
+        public static let free = "X-X402-Free"
+        public static let freeRemaining = "X-X402-Free-Remaining"
         public static let signature = "X-X402-Signature"
         public static let paymentResponse = "PAYMENT-RESPONSE"
         public static let paymentResponseV1 = "X-PAYMENT-RESPONSE"
@@ -76,6 +78,24 @@ public struct DecisionResponse: Sendable, Equatable {
             headers.add(name: Header.reason, value: reason)
             headers.add(name: "Retry-After", value: String(retryAfter))
             self.init(status: .forbidden, headers: headers, body: "")
+
+        case .rateLimited(let notice):
+            // IETF draft-ietf-httpapi-ratelimit-headers: the policy (quota q per window w seconds)
+            // and the current state (r remaining, t seconds until it frees up).
+            let rule = notice.rule
+            headers.add(name: Header.status, value: "429")
+            headers.add(name: Header.reason, value: "rate_limited")
+            headers.add(name: "Retry-After", value: String(notice.retryAfterSeconds))
+            headers.add(name: "RateLimit-Policy",
+                        value: "\"\(notice.policy)\";q=\(rule.burst);w=\(max(1, Int(rule.toleranceMicros / 1_000_000)))")
+            headers.add(name: "RateLimit", value: "\"\(notice.policy)\";r=0;t=\(notice.retryAfterSeconds)")
+            self.init(status: .forbidden, headers: headers, body: "")
+
+        case .free(let remaining):
+            headers.add(name: Header.status, value: "200")
+            headers.add(name: Header.free, value: "1")
+            headers.add(name: Header.freeRemaining, value: String(remaining))
+            self.init(status: .ok, headers: headers, body: "")
 
         case .misconfigured(let reason):
             headers.add(name: Header.status, value: "500")

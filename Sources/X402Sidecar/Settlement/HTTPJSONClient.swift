@@ -60,6 +60,10 @@ public struct HTTPJSONClient: Sendable {
         try await execute(url, method: .GET, body: nil, headers: extra)
     }
 
+    public func delete(_ url: String, headers extra: [(String, String)] = []) async throws(OutboundError) -> Response {
+        try await execute(url, method: .DELETE, body: nil, headers: extra)
+    }
+
     private func execute(_ url: String, method: HTTPMethod, body: String?, headers extra: [(String, String)])
         async throws(OutboundError) -> Response
     {

@@ -12,6 +12,13 @@ public enum UnixClock {
         return Int64(spec.tv_sec)
     }
 
+    /// Wall-clock microseconds (in-process rate limits; Redis ones use Redis's TIME).
+    public static func microseconds() -> Int64 {
+        var spec = timespec()
+        clock_gettime(CLOCK_REALTIME, &spec)
+        return Int64(spec.tv_sec) * 1_000_000 + Int64(spec.tv_nsec / 1000)
+    }
+
     /// Monotonic nanoseconds, for latencies.
     public static func monotonicNanoseconds() -> UInt64 {
         var spec = timespec()
