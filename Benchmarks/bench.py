@@ -10,7 +10,8 @@ and the peer (the official x402 FastAPI middleware under uvicorn). Runs wrk agai
   paid      every request a fresh valid payment (settlement deferred into the queue), embedded
             journal and Redis ledgers
   replay    the same payment again and again → 402
-  ratelimit (not built yet), lease (not built yet)
+  ratelimit a rate-limited request → 429 (in-process limiter, and Redis)
+  lease     (not built yet)
 
 and the peer's 402 and paid paths. Prints a Markdown table (req/s, p50, p99, ratio to the anchor
 with the same worker count) and writes it with the raw figures as JSON to .run/bench/.
@@ -59,6 +60,10 @@ settlement:
   worker: false        # queue only: the benchmark measures the decision path, not the devnet
 routes:
   bench: {{description: "bench", price: "0.01"}}
+  limited:
+    description: "one call an hour per address: everything after the first is a 429"
+    price: "0.01"
+    rate_limits: [{{limit: "1/h", key: ip}}]
 {stores}
 """
 
@@ -98,6 +103,7 @@ http {{
         }}
         location /anchor {{ auth_request /_anchor_auth; try_files /ok.json =404; }}
         location /paid {{ set $x402_route bench; include {run}/x402/protect.conf; access_log off; try_files /ok.json =404; }}
+        location /limited {{ set $x402_route limited; include {run}/x402/protect.conf; access_log off; try_files /ok.json =404; }}
     }}
 }}
 """
@@ -231,10 +237,11 @@ class Bench:
                                          HEADER_VALUE=replayed), 402)
                 self.record(f"paid, fresh payments ({store})", workers,
                             self.wrk(base + "/paid", TARGET="/paid", PAYMENTS=payments), 200)
+                requests.get(base + "/limited")  # the hour's one call
+                self.record(f"rate-limited → 429 ({store})", workers, self.wrk(base + "/limited", TARGET="/limited"), 429)
                 memory[f"{store}, {workers} worker(s)"] = self.sidecar_memory()
                 self.stop_nginx()
                 self.stop_sidecar()
-        self.results.append(dict(scenario="rate-limited decision", skipped="rate limits are not built yet"))
         self.results.append(dict(scenario="lease-valid request", skipped="leases are not built yet"))
         if not self.args.no_peer:
             self.run_peer()

@@ -85,3 +85,38 @@ import Testing
         #expect(Hex.checksumAddress(Hex.decode(address, byteCount: 20)!) == address)
     }
 }
+
+@Suite struct GCRATests {
+    @Test func parsesRules() throws {
+        #expect(try RateRule.parse("10/s burst 5").get() == RateRule(count: 10, periodMicros: 1_000_000, burst: 5))
+        #expect(try RateRule.parse("1000/h").get() == RateRule(count: 1000, periodMicros: 3_600_000_000, burst: 1000))
+        #expect(try RateRule.parse("5/min burst 1").get().intervalMicros == 12_000_000)
+        for bad in ["10", "10/x", "ten/s", "10/s burst", "10/s burst 0", "0/s", "10/s bursts 5", "-1/s"] {
+            #expect(throws: RateRule.ParseError.self, "\(bad)") { try RateRule.parse(bad).get() }
+        }
+    }
+
+    /// `10/s burst 5` on a scripted timeline: five at once, then one per 100 ms.
+    @Test func admitsExactlyTheAllowedCount() {
+        let rule = try! RateRule.parse("10/s burst 5").get()
+        var tat: Int64?
+        func send(_ count: Int, at now: Int64) -> Int {
+            var admitted = 0
+            for _ in 0..<count {
+                let outcome = GCRA.decide(tat: tat, now: now, rule: rule)
+                if outcome.allowed {
+                    tat = outcome.newTAT
+                    admitted += 1
+                }
+            }
+            return admitted
+        }
+        #expect(send(20, at: 0) == 5)
+        let refused = GCRA.decide(tat: tat, now: 0, rule: rule)
+        #expect(!refused.allowed && refused.retryAfterMicros == 100_000)
+        #expect(send(20, at: 50_000) == 0)
+        #expect(send(20, at: 100_000) == 1)
+        #expect(send(20, at: 350_000) == 2)
+        #expect(send(20, at: 2_000_000) == 5)  // idle: the burst is back, never more
+    }
+}

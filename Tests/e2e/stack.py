@@ -195,7 +195,9 @@ routes:
     price: "0.05"
     verify: both
     settle_via: facilitator
+{extra_routes}
 {stores}
+{extra_top}
 """
 
 EMBEDDED_STORES = """stores:
@@ -213,22 +215,24 @@ REDIS_STORES = """stores:
 
 
 class Sidecar:
-    def __init__(self, run_dir, devnet, store="embedded", redis_url=None, prefix="x402e2e", env=None):
+    def __init__(self, run_dir, devnet, store="embedded", redis_url=None, prefix="x402e2e", env=None, extra_routes="",
+                 name="sidecar", extra_top=""):
         self.run_dir = run_dir
         os.makedirs(run_dir, exist_ok=True)
         self.port = free_port()
         info = devnet.info
         stores = (EMBEDDED_STORES.format(run=run_dir) if store == "embedded"
                   else REDIS_STORES.format(redis_url=redis_url, prefix=prefix))
-        self.config = os.path.join(run_dir, "x402.yaml")
+        self.config = os.path.join(run_dir, f"{name}.yaml")
         with open(self.config, "w") as f:
             f.write(SIDECAR_CONFIG.format(
                 run=run_dir, port=self.port, pay_to=info["payTo"]["address"], token=info["token"], rpc=info["rpcUrl"],
                 facilitator=info["facilitatorUrl"], relayer_key=info["sidecarRelayer"]["privateKey"],
-                secret=BACKEND_SECRET, stores=stores))
+                secret=BACKEND_SECRET, stores=stores, extra_routes=extra_routes,
+                extra_top=extra_top.format(run=run_dir)))
         self.env = dict(os.environ, **(env or {}))
         self.process = None
-        self.log_path = os.path.join(run_dir, "sidecar.log")
+        self.log_path = os.path.join(run_dir, f"{name}.log")
 
     @property
     def url(self):
@@ -320,6 +324,7 @@ http {{
         location /free {{
             proxy_pass http://backend;
         }}
+{extra_locations}
     }}
 }}
 """
@@ -339,7 +344,7 @@ def render_includes(run_dir):
 
 
 class Nginx:
-    def __init__(self, run_dir, backend_port, workers=1, port=None):
+    def __init__(self, run_dir, backend_port, workers=1, port=None, routes=()):
         self.run_dir = run_dir
         self.port = port or free_port()
         for sub in ("tmp/body", "tmp/proxy", "tmp/fastcgi", "tmp/uwsgi", "tmp/scgi"):
@@ -347,7 +352,12 @@ class Nginx:
         render_includes(run_dir)
         self.conf = os.path.join(run_dir, "nginx.conf")
         with open(self.conf, "w") as f:
-            f.write(NGINX_CONF.format(run=run_dir, port=self.port, backend_port=backend_port, workers=workers))
+            extra = "".join(
+                f"        location /{name} {{\n            set $x402_route {name};\n"
+                f"            include {run_dir}/x402/protect.conf;\n            proxy_pass http://backend;\n        }}\n"
+                for name in routes)
+            f.write(NGINX_CONF.format(run=run_dir, port=self.port, backend_port=backend_port, workers=workers,
+                                      extra_locations=extra))
 
     @property
     def url(self):

@@ -136,7 +136,7 @@ private enum Builder {
             let a = Dictionary(entries, uniquingKeysWith: { first, _ in first })
             let listen = r.string(a["listen"], "admin.listen").flatMap { listenAddress($0, mode: 0o600) }
             if listen == nil { r.problem("admin.listen", "is required: unix:/path or 127.0.0.1:PORT", section["admin"]) }
-            let hash = r.string(a["token_sha256"], "admin.token_sha256").flatMap { Hex.decode($0, byteCount: 32) }
+            let hash = r.string(a["token_sha256"], "admin.token_sha256").flatMap { Hex.decode($0.hasPrefix("0x") ? $0 : "0x" + $0, byteCount: 32) }
             if hash == nil {
                 r.problem("admin.token_sha256", "must be the SHA-256 (64 hex digits) of the admin token: x402-sidecar admin hash-token",
                           a["token_sha256"] ?? section["admin"])

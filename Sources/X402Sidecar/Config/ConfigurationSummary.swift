@@ -42,6 +42,16 @@ public enum ConfigurationSummary {
                 ])
             }
         }
+        for name in configuration.routeLimits.keys.sorted() {
+            let limits = configuration.routeLimits[name]!
+            for rule in limits.rules {
+                rows.append([name, "limit \(rule.name)", rule.rule.description, "per \(rule.key)", rule.applies.rawValue,
+                             rule.failOpen ? "fails open" : "fails closed", "", ""])
+            }
+            if let free = limits.free {
+                rows.append([name, "free", "\(free.calls) calls", "per \(free.key)", "every \(free.windowSeconds) s", "", "", ""])
+            }
+        }
         let widths = (0..<rows[0].count).map { column in rows.map { $0[column].count }.max() ?? 0 }
         for row in rows {
             let cells = row.enumerated().map { $1 + String(repeating: " ", count: widths[$0] - $1.count) }
