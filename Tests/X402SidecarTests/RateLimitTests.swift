@@ -52,6 +52,23 @@ import X402
         }
     }
 
+    /// The embedded limiter answers unpaid requests on the event loop; same answers as the task path.
+    @Test func inLoopPathMatchesTheAsyncPath() async throws {
+        let limits = RouteLimits(rules: [.init(name: "ip", rule: try RateRule.parse("10/s burst 3").get(), key: .ip)])
+        let inLoop = authorizer(limits, clock: { 5_000_000 })
+        let viaTask = authorizer(limits, clock: { 5_000_000 })
+        let request = AuthorizeRequest(route: "api", clientAddress: "198.51.100.9")
+        for _ in 0..<5 {
+            let immediate = try #require(inLoop.decideLimitedImmediately(request, route: Self.route, limits: limits))
+            let awaited = await viaTask.decide(request)
+            #expect(immediate == awaited)
+        }
+        // Paid requests and free quotas take the task path.
+        var paid = request
+        paid.payment = PresentedPayment(v2Header: "x")
+        #expect(inLoop.decideLimitedImmediately(paid, route: Self.route, limits: limits) == nil)
+    }
+
     @Test func freeQuotaRunsOutAfterExactlyN() async throws {
         let limits = RouteLimits(free: .init(calls: 3, windowSeconds: 3600, key: .header("X-API-Key")))
         let authorizer = authorizer(limits, clock: { UnixClock.microseconds() })

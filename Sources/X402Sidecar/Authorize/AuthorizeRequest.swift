@@ -20,6 +20,8 @@ public struct AuthorizeRequest: Sendable, Equatable {
     public var clientAddress: String?
     public var forwardedFor: String?
     public var requestId: String?
+    /// Sent by our nginx include (`X-X402-Via: nginx`): the challenge body can be left out.
+    public var viaNginx = false
     /// Headers named by rate-limit rules (`key: header:NAME`), lowercased names.
     public var keyHeaders: [String: String] = [:]
     public var payment: PresentedPayment

@@ -151,7 +151,19 @@ public final class Authorizer: Sendable {
     private func enforce(_ rules: [RouteLimits.Rule], route: RouteRequirements, request: AuthorizeRequest, payer: String?)
         async -> Decision?
     {
-        guard let limiter, !rules.isEmpty else { return nil }
+        guard let limiter else { return nil }
+        let (applied, checks) = checks(rules, route: route, request: request, payer: payer)
+        guard !checks.isEmpty else { return nil }
+        do {
+            return verdict(applied, try await limiter.check(checks))
+        } catch {
+            return storeFailure(applied, route: route, error: error)
+        }
+    }
+
+    private func checks(_ rules: [RouteLimits.Rule], route: RouteRequirements, request: AuthorizeRequest, payer: String?)
+        -> ([RouteLimits.Rule], [RateCheck])
+    {
         var applied: [RouteLimits.Rule] = []
         var checks: [RateCheck] = []
         for rule in rules {
@@ -159,25 +171,39 @@ public final class Authorizer: Sendable {
             applied.append(rule)
             checks.append(RateCheck(key: storeKey(route: route.name, rule: rule.name, value: value), rule: rule.rule))
         }
-        guard !checks.isEmpty else { return nil }
-        do {
-            let outcomes = try await limiter.check(checks)
-            for (rule, outcome) in zip(applied, outcomes) where !outcome.allowed {
-                return .rateLimited(RateLimitNotice(
-                    policy: rule.name, rule: rule.rule,
-                    retryAfterSeconds: Int(max(1, (outcome.retryAfterMicros + 999_999) / 1_000_000)),
-                    resetSeconds: Int(max(1, (outcome.resetMicros + 999_999) / 1_000_000))))
-            }
-            return nil
-        } catch {
-            limiterFailures.add(1, ordering: .relaxed)
-            let closed = applied.filter { !$0.failOpen }
-            logger.warning("rate limiter store unavailable", metadata: [
-                "error": "\(error)", "route": "\(route.name)",
-                "policy": "\(closed.isEmpty ? "fail-open: allowed" : "fail-closed: refused")"])
-            if closed.isEmpty { return nil }
-            return .unavailable(reason: "rate limiter unavailable", retryAfter: 5)
+        return (applied, checks)
+    }
+
+    private func verdict(_ applied: [RouteLimits.Rule], _ outcomes: [GCRA.Outcome]) -> Decision? {
+        for (rule, outcome) in zip(applied, outcomes) where !outcome.allowed {
+            return .rateLimited(RateLimitNotice(
+                policy: rule.name, rule: rule.rule,
+                retryAfterSeconds: Int(max(1, (outcome.retryAfterMicros + 999_999) / 1_000_000)),
+                resetSeconds: Int(max(1, (outcome.resetMicros + 999_999) / 1_000_000))))
         }
+        return nil
+    }
+
+    private func storeFailure(_ applied: [RouteLimits.Rule], route: RouteRequirements, error: any Error) -> Decision? {
+        limiterFailures.add(1, ordering: .relaxed)
+        let closed = applied.filter { !$0.failOpen }
+        logger.warning("rate limiter store unavailable", metadata: [
+            "error": "\(error)", "route": "\(route.name)",
+            "policy": "\(closed.isEmpty ? "fail-open: allowed" : "fail-closed: refused")"])
+        if closed.isEmpty { return nil }
+        return .unavailable(reason: "rate limiter unavailable", retryAfter: 5)
+    }
+
+    /// An unpaid request on a route limited in process (the embedded store): decided on the
+    /// event loop, like an unlimited one. nil when it needs the asynchronous path.
+    public func decideLimitedImmediately(_ request: AuthorizeRequest, route: RouteRequirements, limits: RouteLimits)
+        -> Decision?
+    {
+        guard request.payment.isEmpty, limits.free == nil, let limiter = limiter as? EmbeddedRateLimiter else { return nil }
+        let early = limits.rules.filter { $0.key != .payer && $0.applies != .paid }
+        let (applied, checks) = checks(early, route: route, request: request, payer: nil)
+        if !checks.isEmpty, let limited = verdict(applied, limiter.checkImmediately(checks)) { return limited }
+        return .paymentRequired(route.challenge(resourceURL: request.resourceURL, error: "payment required"), failure: nil)
     }
 
     /// Claims the authorization for this request. Fails closed when the ledger is unreachable.

@@ -99,6 +99,10 @@ final class AuthHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .decided(let decision):
             finish(decision, request: request, head: head, context: context)
         case .limited(let route, let limits):
+            if let decision = core.authorizer.decideLimitedImmediately(request, route: route, limits: limits) {
+                finish(decision, request: request, head: head, context: context)
+                return
+            }
             let promise = context.eventLoop.makePromise(of: Decision.self)
             let authorizer = core.authorizer
             promise.completeWithTask { await authorizer.decideLimited(request, route: route, limits: limits) }
@@ -124,7 +128,8 @@ final class AuthHandler: ChannelInboundHandler, RemovableChannelHandler {
         let micros = (UnixClock.monotonicNanoseconds() &- started) / 1000
         core.decisionLog.record(decision, request: request, latencyMicros: micros)
         core.count(decision)
-        write(DecisionResponse(decision, backendContext: core.backendContext), for: head, context: context)
+        write(DecisionResponse(decision, backendContext: core.backendContext, challengeBody: !request.viaNginx), for: head,
+              context: context)
     }
 
     private func write(_ response: DecisionResponse, for head: HTTPRequestHead, context: ChannelHandlerContext) {
@@ -187,6 +192,7 @@ extension AuthorizeRequest {
             payment: PresentedPayment(
                 v2Header: v2.first, v1Header: v1.first, duplicated: v2.count > 1 || v1.count > 1))
         forwardedFor = headers.first(name: "X-Forwarded-For")
+        viaNginx = headers.first(name: "X-X402-Via") == "nginx"
     }
 
     init(_ head: HTTPRequestHead, keyHeaders names: [String]) {

@@ -36,7 +36,10 @@ public struct DecisionResponse: Sendable, Equatable {
         public static let paymentResponseV1 = "X-PAYMENT-RESPONSE"
     }
 
-    public init(_ decision: Decision, backendContext: BackendContextSigner? = nil, now: Int64 = UnixClock.seconds()) {
+    /// - Parameter challengeBody: `false` leaves the v1 JSON out of the body of a 401 (nginx reads
+    ///   it from `X-X402-Challenge` and discards the subrequest's body; half the bytes per challenge).
+    public init(_ decision: Decision, backendContext: BackendContextSigner? = nil, now: Int64 = UnixClock.seconds(),
+                challengeBody: Bool = true) {
         var headers = HTTPHeaders()
         switch decision {
         case .allow(let grant):
@@ -65,7 +68,7 @@ public struct DecisionResponse: Sendable, Equatable {
             headers.add(name: Header.challenge, value: challenge.v1Body)
             headers.add(name: "Cache-Control", value: "no-store")
             headers.add(name: "Content-Type", value: "application/json")
-            self.init(status: .unauthorized, headers: headers, body: challenge.v1Body)
+            self.init(status: .unauthorized, headers: headers, body: challengeBody ? challenge.v1Body : "")
 
         case .refused(let status, let retryAfter, let reason):
             headers.add(name: Header.status, value: String(status))
