@@ -7,7 +7,8 @@ import X402
 /// Exactly once: before any submission the relayer looks at the transaction it recorded last time
 /// (its receipt) and at the token's `authorizationState`; it sends a new transaction only when
 /// neither shows the authorization used. Transaction nonces are allocated here and only here, one
-/// submission at a time per relayer, so two payments never race for one nonce.
+/// submission at a time per relayer, so two payments never race for one nonce; receipts are awaited
+/// outside that section, so settlements pipeline.
 public final class Relayer: Settler {
     public struct Options: Sendable {
         /// `eth_estimateGas` is the simulation: it runs the call and reports its revert reason.
@@ -77,8 +78,14 @@ public final class Relayer: Settler {
                     return .failed(reason: .insufficientBalance, message: "payer balance is below the price")
                 }
             }
-            return try await submitter.serialized {
+            // Nonce allocation and sending are serialized; waiting for the receipt is not, so
+            // several settlements can be in flight (in one block) at once.
+            let submitted = try await submitter.serialized {
                 try await self.submit(call, job: job, record: record)
+            }
+            switch submitted {
+            case .done(let outcome): return outcome
+            case .sent(let hash): return try await awaitReceipt(hash, call: call, job: job)
             }
         } catch let error as RPCError {
             if let reason = error.revertReason { return RevertReasons.classify(reason) }
@@ -88,8 +95,13 @@ public final class Relayer: Settler {
         }
     }
 
+    enum Submission: Sendable {
+        case done(SettleOutcome)
+        case sent(String)
+    }
+
     private func submit(_ call: TransferAuthorizationCall, job: SettlementJob,
-                        record: @Sendable (String) async throws -> Void) async throws -> SettleOutcome {
+                        record: @Sendable (String) async throws -> Void) async throws -> Submission {
         let data = call.calldata
         var gasLimit = options.gasLimitFallback
         if options.simulate {
@@ -110,7 +122,7 @@ public final class Relayer: Settler {
             let transaction = EVMTransaction(chainId: chainId, nonce: nonce, gasLimit: gasLimit, fees: fees,
                                              to: call.token, data: data)
             guard let signed = transaction.signed(privateKey: privateKey) else {
-                return .failed(reason: nil, message: "relayer key cannot sign")
+                return .done(.failed(reason: nil, message: "relayer key cannot sign"))
             }
             let hash = Hex.encode(signed.hash)
             try await record(hash)
@@ -125,12 +137,12 @@ public final class Relayer: Settler {
                     submitter.forget()
                     continue
                 }
-                if let reason = error.revertReason { return RevertReasons.classify(reason) }
-                return .retry(reason: "eth_sendRawTransaction: \(error)", transaction: hash)
+                if let reason = error.revertReason { return .done(RevertReasons.classify(reason)) }
+                return .done(.retry(reason: "eth_sendRawTransaction: \(error)", transaction: hash))
             } catch let error as OutboundError where error.kind == .notSent {
-                return .retry(reason: "\(error)", transaction: nil)
+                return .done(.retry(reason: "\(error)", transaction: nil))
             }
-            return try await awaitReceipt(hash, call: call, job: job)
+            return .sent(hash)
         }
     }
 
