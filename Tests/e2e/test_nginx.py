@@ -45,8 +45,10 @@ def test_paid_with_requests_client_backend_sees_verified_context(stack):
     address, key = payer(stack, 0)
     before = stack.devnet.balance(pay_to(stack))
     session = wrapRequestsWithPayment(requests.Session(), sync_client(key))
-    response = session.get(stack.nginx.url + "/weather?flavour=requests",
-                           headers={"X-X402-Payer": "0x000000000000000000000000000000000000dEaD"})
+    forged = {"X-X402-Payer": "0x000000000000000000000000000000000000dEaD", "X-X402-Free": "1",
+              "X-X402-Transaction": "0xforged", "X-X402-Signature": "forged", "X-X402-Version": "9",
+              "X-X402-Lease": "forged", "X-X402-Via": "forged"}
+    response = session.get(stack.nginx.url + "/weather?flavour=requests", headers=forged)
     assert response.status_code == 200, response.text
     seen = stack.backend.requests_to("flavour=requests")[-1]["headers"]
     assert seen["x-x402-payer"] == address.lower(), "a client-sent X-X402-Payer must never reach the backend"
@@ -54,6 +56,9 @@ def test_paid_with_requests_client_backend_sees_verified_context(stack):
     assert seen["x-x402-network"] == "eip155:84532"
     assert len(seen["x-x402-payment-id"]) == 32
     assert "payment-signature" not in seen and "x-payment" not in seen
+    for name in ("x-x402-free", "x-x402-transaction", "x-x402-lease", "x-x402-via"):
+        assert seen.get(name, "") == "", f"client-sent {name} reached the backend"
+    assert seen["x-x402-version"] == "2" and seen["x-x402-signature"] != "forged"
     assert stack.backend.requests_to("flavour=requests")[-1]["hmac_ok"] is True
     assert response.json()["context_verified"] is True
     # deferred: settled on chain shortly after
