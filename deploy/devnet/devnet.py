@@ -21,6 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
 from eth_account import Account
+from eth_bloom import BloomFilter
 from eth_tester import EthereumTester, PyEVMBackend
 from eth_tester.exceptions import TransactionFailed, TransactionNotFound, ValidationError
 from eth_utils import keccak, to_checksum_address
@@ -87,6 +88,9 @@ def revert_error(exc):
     reason = str(reason)
     if reason.startswith("execution reverted: "):
         reason = reason[len("execution reverted: "):]
+    if reason in ("", "b''", 'b""', "Reverted 0x"):
+        # A bare `revert` / failed assert without a message: no Error(string), like geth.
+        return RPCError(3, "execution reverted", "0x")
     data = "0x" + (ERROR_SELECTOR + abi_encode(["string"], [reason])).hex()
     return RPCError(3, f"execution reverted: {reason}", data)
 
@@ -107,7 +111,12 @@ def camel(name):
 
 def to_rpc(value):
     if isinstance(value, dict):
-        return {camel(k): to_rpc(v) for k, v in value.items()}
+        out = {camel(k): to_rpc(v) for k, v in value.items()}
+        if isinstance(value.get("logs_bloom"), int):  # eth-tester keeps the bloom as an int
+            out["logsBloom"] = "0x" + value["logs_bloom"].to_bytes(256, "big").hex()
+        if "data" in out and "input" not in out and ("nonce" in out and "hash" in out):
+            out["input"] = out["data"]  # a transaction: nodes call its calldata `input`
+        return out
     if isinstance(value, (list, tuple)):
         return [to_rpc(v) for v in value]
     if isinstance(value, (bytes, bytearray)):
@@ -205,12 +214,12 @@ class Chain:
                 return t.get_code(to_checksum_address(params[0]))
             if method == "eth_call":
                 try:
-                    return t.call(self.tx_params(params[0]), "latest")
+                    return t.call(self.tx_params(params[0]), self.block_id(params[1] if len(params) > 1 else None))
                 except TransactionFailed as exc:
                     raise revert_error(exc)
             if method == "eth_estimateGas":
                 try:
-                    return hex(t.estimate_gas(self.tx_params(params[0]), "latest"))
+                    return hex(t.estimate_gas(self.tx_params(params[0]), self.block_id(params[1] if len(params) > 1 else None)))
                 except TransactionFailed as exc:
                     raise revert_error(exc)
             if method == "eth_sendRawTransaction":
@@ -240,6 +249,8 @@ class Chain:
                 except Exception:
                     return None
                 return to_rpc(block)
+            if method == "eth_getLogs":
+                return self.get_logs(params[0] if params else {})
             if method == "evm_mine":
                 t.mine_blocks(1)
                 return "0x0"
@@ -248,6 +259,54 @@ class Chain:
                 t.time_travel(self.now())
                 return hex(self.offset)
             raise RPCError(-32601, f"the method {method} does not exist/is not available")
+
+    def block_id(self, ident):
+        """A JSON-RPC block parameter as eth-tester wants it ("pending" is the latest block here:
+        every transaction is mined when it arrives)."""
+        if ident is None or ident in ("latest", "pending", "safe", "finalized"):
+            return "latest"
+        if ident == "earliest":
+            return 0
+        if isinstance(ident, dict):  # EIP-1898 {"blockNumber"} / {"blockHash"}
+            if "blockHash" in ident:
+                return self.tester.get_block_by_hash(ident["blockHash"])["number"]
+            return self.block_id(ident.get("blockNumber"))
+        return parse_int(ident)
+
+    def get_logs(self, query):
+        t = self.tester
+        latest = t.get_block_by_number("latest")["number"]
+        if query.get("blockHash"):
+            try:
+                first = last = t.get_block_by_hash(query["blockHash"])["number"]
+            except Exception:
+                raise RPCError(-32000, "unknown block")
+        else:
+            first = self.block_id(query.get("fromBlock"))
+            last = self.block_id(query.get("toBlock"))
+            first = latest if first == "latest" else first
+            last = latest if last == "latest" else min(last, latest)
+        if first > last:
+            return []
+        if last - first > 10_000:
+            raise RPCError(-32005, "query returned more than 10000 blocks")
+        address = query.get("address")
+        if isinstance(address, str):
+            address = [address]
+        wanted = {a.lower() for a in address} if address else None
+        topics = query.get("topics") or []
+        out = []
+        for number in range(first, last + 1):
+            block = t.get_block_by_number(number)
+            for tx_hash in block["transactions"]:
+                receipt = self.receipt_rpc(t.get_transaction_receipt(tx_hash))
+                for entry in receipt["logs"]:
+                    if wanted is not None and entry["address"].lower() not in wanted:
+                        continue
+                    if not topics_match(topics, entry["topics"]):
+                        continue
+                    out.append(entry)
+        return out
 
     def base_fee(self):
         return self.tester.get_block_by_number("latest").get("base_fee_per_gas") or 1_000_000_000
@@ -278,9 +337,16 @@ class Chain:
         out.setdefault("from", tx.get("from"))
         out.setdefault("to", tx.get("to"))
         out["blockHash"] = block["hash"]
-        out.setdefault("logsBloom", "0x" + "00" * 256)
+        out.pop("stateRoot", None)  # post-Byzantium receipts have `status`, not a state root
+        bloom = BloomFilter()
+        for entry in receipt.get("logs", []):
+            bloom.add(bytes.fromhex(entry["address"][2:]))
+            for topic in entry["topics"]:
+                bloom.add(bytes(topic) if isinstance(topic, (bytes, bytearray)) else bytes.fromhex(topic[2:]))
+        out["logsBloom"] = "0x" + int(bloom).to_bytes(256, "big").hex()
         out.setdefault("type", hex(tx.get("type", 0)) if isinstance(tx.get("type", 0), int) else tx.get("type"))
-        out.setdefault("effectiveGasPrice", hex(self.base_fee()))
+        price = tx.get("gas_price")
+        out.setdefault("effectiveGasPrice", hex(price) if isinstance(price, int) else hex(self.base_fee()))
         for index, entry in enumerate(out.get("logs", [])):
             entry.setdefault("blockHash", block["hash"])
             entry["blockNumber"] = hex(receipt["block_number"])
@@ -288,7 +354,21 @@ class Chain:
             entry.setdefault("transactionIndex", out.get("transactionIndex", "0x0"))
             entry.setdefault("logIndex", hex(index))
             entry["removed"] = False
+            entry.pop("type", None)  # eth-tester's "mined"/"pending" marker, not an RPC field
         return out
+
+
+def topics_match(filters, topics):
+    """eth_getLogs topic filters: position by position, None matches anything, a list is an OR."""
+    if len(filters) > len(topics):
+        return False
+    for want, have in zip(filters, topics):
+        if want is None:
+            continue
+        options = want if isinstance(want, list) else [want]
+        if have.lower() not in {o.lower() for o in options}:
+            return False
+    return True
 
 
 def decode_nonce(raw):
@@ -369,13 +449,20 @@ def make_rpc_handler(chain):
 
 
 def make_facilitator(rpc_url, relayer_key):
+    """The official x402 facilitator (v2 `exact` on eip155:84532, v1 `exact` on base-sepolia).
+
+    `register_exact_evm_facilitator` would also register v1 on every EVM network the SDK knows
+    (base, polygon, ...), which this chain is not; so the same two schemes it registers are
+    registered here for our chain's names only, and /supported lists exactly what works."""
     from x402 import x402FacilitatorSync
     from x402.mechanisms.evm import FacilitatorWeb3Signer
-    from x402.mechanisms.evm.exact import register_exact_evm_facilitator
+    from x402.mechanisms.evm.exact.facilitator import ExactEvmScheme, ExactEvmSchemeConfig
+    from x402.mechanisms.evm.exact.v1.facilitator import ExactEvmSchemeV1, ExactEvmSchemeV1Config
 
     signer = FacilitatorWeb3Signer(private_key=relayer_key, rpc_url=rpc_url)
     facilitator = x402FacilitatorSync()
-    register_exact_evm_facilitator(facilitator, signer, networks="eip155:84532")
+    facilitator.register([f"eip155:{CHAIN_ID}"], ExactEvmScheme(signer, ExactEvmSchemeConfig()))
+    facilitator.register_v1(["base-sepolia"], ExactEvmSchemeV1(signer, ExactEvmSchemeV1Config()))
     return facilitator
 
 
@@ -466,6 +553,18 @@ def main():
                         format="%(asctime)s devnet %(levelname)s %(message)s")
     started = time.time()
 
+    # SIGTERM/SIGINT: during startup exit at once (code 0); once serving, shut the servers down.
+    stop = threading.Event()
+    serving = threading.Event()
+
+    def on_signal(*_):
+        if not serving.is_set():
+            raise SystemExit(0)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
     compiled = compile_token()
     chain = Chain()
     t = chain.tester
@@ -533,10 +632,9 @@ def main():
     log.info("ready in %.1f s: rpc %s, facilitator %s, token %s", time.time() - started, rpc_url,
              info["facilitatorUrl"], token)
 
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    stop.wait()
+    serving.set()
+    while not stop.wait(0.5):
+        pass
     log.info("stopping")
     rpc_server.shutdown()
     fac_server.shutdown()
