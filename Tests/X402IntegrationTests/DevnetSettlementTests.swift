@@ -150,7 +150,7 @@ struct DevnetSettlementTests {
         let info = try DevnetInfo.load()
         let rpc = EthereumRPC(url: info.rpcURL)
         let grant = try info.grant(from: info.poorPayer)
-        let relayerOutcome = await try relayer(info, rpc: rpc).settle(info.job(grant, via: .relayer), record: noRecord)
+        let relayerOutcome = try await relayer(info, rpc: rpc).settle(info.job(grant, via: .relayer), record: noRecord)
         #expect(relayerOutcome == .failed(reason: .insufficientBalance, message: "payer balance is below the price"))
 
         // Without the balance pre-check the simulation refuses it with USDC's revert string.

@@ -33,8 +33,9 @@ def wait_for(predicate, timeout=30.0, interval=0.05, what="condition"):
     deadline = time.time() + timeout
     while time.time() < deadline:
         try:
-            if predicate():
-                return
+            value = predicate()
+            if value:
+                return value
         except Exception:
             pass
         time.sleep(interval)

@@ -226,6 +226,23 @@ def test_json_access_log_has_the_payment(stack):
     assert entry["transaction"].startswith("0x") and entry["upstream_status"] == "200"
 
 
+def test_json_access_log_has_challenges_and_refusals(stack):
+    """A 402 ends in a named location, not the protected one: it must still reach the x402 log,
+    with the sidecar's reason, and so must the 503 of a sidecar that is down."""
+    marker = "logcheck=%d" % time.time_ns()
+    assert requests.get(stack.nginx.url + "/weather?" + marker).status_code == 402
+    bad = requests.get(stack.nginx.url + "/weather?" + marker + "&bad", headers={"X-PAYMENT": "e30="})
+    assert bad.status_code == 402
+    entries = wait_for(lambda: [e for e in stack.nginx.json_log() if marker in e["uri"]] or None,
+                       timeout=5, what="x402_json lines for the 402 answers")
+    by_uri = {e["uri"]: e for e in entries}
+    plain = by_uri["/weather?" + marker]
+    assert plain["status"] == 402 and plain["route"] == "weather" and plain["x402_status"] == "402"
+    assert plain["x402_reason"] == "" and plain["payer"] == ""
+    refused = by_uri["/weather?" + marker + "&bad"]
+    assert refused["status"] == 402 and refused["x402_reason"] == "invalid_payload"
+
+
 def test_snippets_pass_nginx_t_in_debian_layout(tmp_path):
     """Our files included into a copy of Debian's /etc/nginx, checked with nginx -t."""
     if not os.path.exists("/etc/nginx/nginx.conf"):

@@ -76,13 +76,15 @@ def main():
 
     ok = (unpaid.status_code == 402 and paid.status_code == 200 and replay.status_code == 402
           and payer_before - payer_after == int(option["amount"]) and pay_to_after - pay_to_before == int(option["amount"]))
-    print(f"""
-{"demo OK" if ok else "demo FAILED"}. Everything is still running:
-  curl -i {nginx.url}/weather                # a 402 challenge
-  tail -f {RUN}/x402.log | jq .              # nginx's JSON log (x402_json)
-  tail -f {sidecar.log_path} | jq .          # the sidecar's decisions and settlements
-  curl -s {sidecar.url}/metrics              # Prometheus metrics
-  make demo-stop                             # stop it all""")
+    hints = [(f"curl -i {nginx.url}/weather", "a 402 challenge"),
+             (f"tail -f {RUN}/x402.log | jq .", "nginx's JSON log (x402_json): every 200, 402, 429, 503"),
+             (f"tail -f {sidecar.log_path} | jq .", "the sidecar's decisions and settlements"),
+             (f"curl -s {sidecar.url}/metrics", "Prometheus metrics"),
+             ("make demo-stop", "stop it all")]
+    width = max(len(command) for command, _ in hints) + 2
+    print(f"\n{'demo OK' if ok else 'demo FAILED'}. Everything is still running:")
+    for command, what in hints:
+        print(f"  {command.ljust(width)}# {what}")
     return 0 if ok else 1
 
 

@@ -35,39 +35,94 @@ public protocol SynchronousSettlementQueue: SettlementQueue {
     func putImmediately(_ job: SettlementJob) throws
 }
 
-/// The single-host queue: jobs in memory, every change appended to a journal file (one JSON job
-/// per line; the last line for an id wins), compacted as it grows.
+/// The single-host queue. Every change is appended to a journal file (one JSON job per line; the
+/// last line for an id wins), compacted as it grows. Memory holds only a small index entry per
+/// unfinished job (state, when it is due, where its line is): the job itself is read back from the
+/// journal when it is claimed, so a backlog of queued settlements (the chain down for an hour)
+/// costs disk, not memory. Due jobs are found through a heap, not by scanning the backlog.
 public final class EmbeddedSettlementQueue: SynchronousSettlementQueue {
+    struct Entry {
+        var state: SettlementJob.State
+        /// When the job is due (pending) or its hold ends (held); unused for dead jobs.
+        var readyAt: Int64
+        /// Bumped on every change, so heap items for an older version are recognised as stale.
+        var generation: UInt64
+        /// Where its latest line is in the journal (`offset`, `length` without the newline).
+        var offset: Int64
+        var length: Int32
+    }
+
+    /// A job that may be claimable at `readyAt` (if `generation` is still the job's).
+    struct Ready: Comparable {
+        var readyAt: Int64
+        var generation: UInt64
+        var id: String
+        static func < (a: Ready, b: Ready) -> Bool {
+            (a.readyAt, a.generation) < (b.readyAt, b.generation)
+        }
+    }
+
     private struct State {
-        var jobs: [String: SettlementJob] = [:]
-        /// Finished jobs, kept briefly for `job(_:)`.
+        var entries: [String: Entry] = [:]
+        /// The jobs themselves, only when there is no journal (memory-only queue).
+        var bodies: [String: SettlementJob] = [:]
+        var ready = MinHeap<Ready>()
+        var leases: [String: Int64] = [:]
+        var counts = SettlementQueueStats()
+        var nextGeneration: UInt64 = 1
+        /// Finished jobs, kept briefly for `job(_:)` (answers to late or repeated reports).
         var finished: [String: SettlementJob] = [:]
         var finishedOrder: [String] = []
-        var leases: [String: Int64] = [:]
         /// nil: memory only (tests, benchmarks).
         var log: AppendLog?
         var failure: JournalError?
+
+        mutating func count(_ state: SettlementJob.State, _ delta: Int) {
+            switch state {
+            case .pending: counts.pending += delta
+            case .held: counts.held += delta
+            case .dead: counts.dead += delta
+            default: break
+            }
+        }
     }
 
     private let state: Mutex<State>
     public let path: String?
-    static let finishedKept = 10_000
+    static let finishedKept = 1_000
 
     /// - Parameter path: the journal; nil keeps jobs in memory only (lost on restart: tests only).
     public init(path: String?, fsync: Bool = false) throws {
         self.path = path
-        let log = try path.map { try AppendLog(path: $0, fsync: fsync) }
-        var jobs: [String: SettlementJob] = [:]
-        for line in try path.map({ try AppendLog.readLines(path: $0) }) ?? [] where line.hasPrefix("J ") {
-            guard let job = SettlementJob.decode(String(line.dropFirst(2))) else { continue }
-            jobs[job.id] = job
+        var initial = State(log: try path.map { try AppendLog(path: $0, fsync: fsync) })
+        // The last line of each id wins; finished jobs are dropped by the compaction below.
+        var latest: [String: SettlementJob] = [:]
+        for record in try path.map({ try AppendLog.readRecords(path: $0) }) ?? [] where record.line.hasPrefix("J ") {
+            guard let job = SettlementJob.decode(String(record.line.dropFirst(2))) else { continue }
+            latest[job.id] = job
         }
-        var initial = State(log: log)
-        for (id, job) in jobs {
-            if job.state == .settled || job.state == .released { initial.finished[id] = job } else { initial.jobs[id] = job }
+        var active: [SettlementJob] = []
+        for job in latest.values {
+            if job.state == .settled || job.state == .released {
+                Self.remember(job, in: &initial)
+            } else {
+                active.append(job)
+            }
         }
-        initial.finishedOrder = Array(initial.finished.keys)
-        try Self.compact(&initial)
+        latest = [:]
+        if let log = initial.log {
+            var placed: [(SettlementJob, Int64, Int32)] = []
+            try log.replace { (emit) throws(JournalError) -> Int in
+                for job in active {
+                    let line = "J " + job.encoded()
+                    placed.append((job, try emit(line + "\n") + 2, Int32(line.utf8.count - 2)))
+                }
+                return active.count
+            }
+            for (job, offset, length) in placed { Self.index(job, offset: offset, length: length, in: &initial) }
+        } else {
+            for job in active { Self.index(job, offset: 0, length: 0, in: &initial) }
+        }
         state = Mutex(initial)
     }
 
@@ -79,7 +134,7 @@ public final class EmbeddedSettlementQueue: SynchronousSettlementQueue {
 
     public func putIfHeld(_ job: SettlementJob) async throws -> Bool {
         try state.withLock { state in
-            guard state.jobs[job.id]?.state == .held else { return false }
+            guard state.entries[job.id]?.state == .held else { return false }
             try Self.store(job, in: &state)
             return true
         }
@@ -87,48 +142,112 @@ public final class EmbeddedSettlementQueue: SynchronousSettlementQueue {
 
     private static func store(_ job: SettlementJob, in state: inout State) throws {
         if let failure = state.failure { throw failure }
+        let body = job.encoded()
+        var offset: Int64 = 0
         do {
-            try state.log?.append("J " + job.encoded() + "\n")
+            if let log = state.log { offset = try log.append("J " + body + "\n") + 2 }
         } catch {
             // A journal that failed once may have a torn line; refuse everything until restart.
             state.failure = error
             throw error
         }
         state.leases[job.id] = nil
+        if let old = state.entries.removeValue(forKey: job.id) { state.count(old.state, -1) }
+        state.bodies[job.id] = nil
         if job.state == .settled || job.state == .released {
-            state.jobs[job.id] = nil
-            state.finished[job.id] = job
-            state.finishedOrder.append(job.id)
-            if state.finishedOrder.count > finishedKept {
-                let drop = state.finishedOrder.removeFirst()
-                state.finished[drop] = nil
-            }
+            remember(job, in: &state)
         } else {
-            state.jobs[job.id] = job
+            index(job, offset: offset, length: Int32(body.utf8.count), in: &state)
         }
-        if let log = state.log, log.appended > 2 * state.jobs.count + 1024 { try compact(&state) }
+        if state.ready.count > 2 * state.entries.count + 1024 { pruneReady(&state) }
+        if let log = state.log, log.appended > 2 * state.entries.count + 1024 { try compact(&state) }
     }
 
+    /// Adds an unfinished job to the index (and the heap, unless it is dead).
+    private static func index(_ job: SettlementJob, offset: Int64, length: Int32, in state: inout State) {
+        let generation = state.nextGeneration
+        state.nextGeneration += 1
+        let readyAt = job.state == .held ? job.holdUntil : job.dueAt
+        state.entries[job.id] = Entry(state: job.state, readyAt: readyAt, generation: generation, offset: offset,
+                                      length: length)
+        state.count(job.state, 1)
+        if state.log == nil { state.bodies[job.id] = job }
+        if job.state == .pending || job.state == .held {
+            state.ready.insert(Ready(readyAt: readyAt, generation: generation, id: job.id))
+        }
+    }
+
+    private static func remember(_ job: SettlementJob, in state: inout State) {
+        if state.finished.updateValue(job, forKey: job.id) == nil { state.finishedOrder.append(job.id) }
+        if state.finishedOrder.count > 2 * finishedKept {
+            for id in state.finishedOrder.prefix(state.finishedOrder.count - finishedKept) { state.finished[id] = nil }
+            state.finishedOrder.removeFirst(state.finishedOrder.count - finishedKept)
+        }
+    }
+
+    private static func body(_ id: String, _ entry: Entry, in state: State) throws -> SettlementJob {
+        if state.log == nil, let job = state.bodies[id] { return job }
+        guard let log = state.log else { throw JournalError(description: "settlement job \(id) has no body") }
+        guard let job = SettlementJob.decode(try log.read(at: entry.offset, length: Int(entry.length))), job.id == id
+        else { throw JournalError(description: "settlement journal line for \(id) does not decode") }
+        return job
+    }
+
+    /// Rewrites the journal with the unfinished jobs only, streaming them from the old file.
     private static func compact(_ state: inout State) throws {
         guard let log = state.log else { return }
-        var text = ""
-        for job in state.jobs.values { text += "J " + job.encoded() + "\n" }
-        try log.replace(with: text, lines: state.jobs.count)
+        var moved: [(String, Int64)] = []
+        moved.reserveCapacity(state.entries.count)
+        let entries = state.entries
+        do {
+            try log.replace { (emit) throws(JournalError) -> Int in
+                for (id, entry) in entries {
+                    let line = try log.read(at: entry.offset, length: Int(entry.length))
+                    moved.append((id, try emit("J " + line + "\n") + 2))
+                }
+                return entries.count
+            }
+        } catch {
+            state.failure = error
+            throw error
+        }
+        for (id, offset) in moved { state.entries[id]?.offset = offset }
+    }
+
+    /// Drops heap items left behind by jobs that changed or finished since they were pushed.
+    private static func pruneReady(_ state: inout State) {
+        var fresh = MinHeap<Ready>()
+        for item in state.ready.unordered where state.entries[item.id]?.generation == item.generation {
+            fresh.insert(item)
+        }
+        state.ready = fresh
     }
 
     public func claim(now: Int64, limit: Int, lease: Int64) async throws -> [SettlementJob] {
-        state.withLock { state in
+        try state.withLock { state in
             var claimed: [SettlementJob] = []
-            for job in state.jobs.values.sorted(by: { $0.dueAt < $1.dueAt }) where claimed.count < limit {
-                if let until = state.leases[job.id], until > now { continue }
-                let ready: Bool
-                switch job.state {
-                case .pending: ready = job.dueAt <= now
-                case .held: ready = job.holdUntil <= now
-                default: ready = false
+            var later: [Ready] = []
+            defer { for item in later { state.ready.insert(item) } }
+            while claimed.count < limit, let top = state.ready.min, top.readyAt <= now {
+                var item = state.ready.removeMin()!
+                guard let entry = state.entries[item.id], entry.generation == item.generation else { continue }
+                if let until = state.leases[item.id], until > now {
+                    item.readyAt = until  // claimed by a worker: claimable again if its lease runs out
+                    later.append(item)
+                    continue
                 }
-                guard ready else { continue }
-                state.leases[job.id] = now + lease
+                let job: SettlementJob
+                do {
+                    job = try Self.body(item.id, entry, in: state)
+                } catch {
+                    // The journal cannot give back a job it holds: refuse everything, like a failed write.
+                    later.append(item)
+                    state.failure = error as? JournalError ?? JournalError(description: "\(error)")
+                    throw error
+                }
+                state.leases[item.id] = now + lease
+                item.readyAt = now + lease
+                later.append(item)
                 claimed.append(job)
             }
             return claimed
@@ -136,26 +255,55 @@ public final class EmbeddedSettlementQueue: SynchronousSettlementQueue {
     }
 
     public func job(_ id: String) async throws -> SettlementJob? {
-        state.withLock { $0.jobs[id] ?? $0.finished[id] }
+        try state.withLock { state in
+            if let entry = state.entries[id] { return try Self.body(id, entry, in: state) }
+            return state.finished[id]
+        }
     }
 
     public func stats() async throws -> SettlementQueueStats {
-        state.withLock { state in
-            var stats = SettlementQueueStats()
-            for job in state.jobs.values {
-                switch job.state {
-                case .pending: stats.pending += 1
-                case .held: stats.held += 1
-                case .dead: stats.dead += 1
-                default: break
-                }
-            }
-            return stats
-        }
+        state.withLock { $0.counts }
     }
 
     public func checkReady() async throws {
         if let failure = state.withLock({ $0.failure }) { throw failure }
+    }
+}
+
+/// A binary min-heap (the queue's due jobs).
+struct MinHeap<Element: Comparable> {
+    private var items: [Element] = []
+
+    var count: Int { items.count }
+    var min: Element? { items.first }
+    var unordered: [Element] { items }
+
+    mutating func insert(_ element: Element) {
+        items.append(element)
+        var child = items.count - 1
+        while child > 0 {
+            let parent = (child - 1) / 2
+            guard items[child] < items[parent] else { break }
+            items.swapAt(child, parent)
+            child = parent
+        }
+    }
+
+    mutating func removeMin() -> Element? {
+        guard !items.isEmpty else { return nil }
+        items.swapAt(0, items.count - 1)
+        let smallest = items.removeLast()
+        var parent = 0
+        while true {
+            let left = 2 * parent + 1, right = left + 1
+            var smallestIndex = parent
+            if left < items.count, items[left] < items[smallestIndex] { smallestIndex = left }
+            if right < items.count, items[right] < items[smallestIndex] { smallestIndex = right }
+            if smallestIndex == parent { break }
+            items.swapAt(parent, smallestIndex)
+            parent = smallestIndex
+        }
+        return smallest
     }
 }
 

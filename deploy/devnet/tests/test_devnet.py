@@ -25,6 +25,10 @@ ABI = [
      "outputs": [{"name": "", "type": "bytes32"}]},
     {"name": "name", "type": "function", "stateMutability": "view", "inputs": [], "outputs": [{"name": "", "type": "string"}]},
     {"name": "decimals", "type": "function", "stateMutability": "view", "inputs": [], "outputs": [{"name": "", "type": "uint8"}]},
+    {"name": "Transfer", "type": "event", "anonymous": False,
+     "inputs": [{"name": "sender", "type": "address", "indexed": True},
+                {"name": "receiver", "type": "address", "indexed": True},
+                {"name": "value", "type": "uint256", "indexed": False}]},
 ]
 
 
@@ -122,3 +126,31 @@ def test_expired_and_insufficient_reasons(token, info):
 def test_nonce_too_low_is_refused(w3, info):
     with pytest.raises(Exception, match="nonce too low"):
         send(w3, info, "0x", nonce=0)
+
+
+def test_logs_are_found_by_filter_and_bloom(w3, token, info):
+    """eth_getLogs filters (address, topics, block range) and the receipt's logs bloom, as an
+    indexer or web3's event helpers use them."""
+    from eth_bloom import BloomFilter
+    payer, pay_to = info["payers"][-1], info["payTo"]["address"]
+    args = sign_authorization(info, payer, pay_to, 777)
+    data = token.encode_abi("transferWithAuthorization", list(args))
+    receipt = w3.eth.wait_for_transaction_receipt(send(w3, info, data), timeout=10)
+    assert receipt.status == 1
+    transfer = keccak(text="Transfer(address,address,uint256)")
+    bloom = BloomFilter(int.from_bytes(bytes(receipt.logsBloom), "big"))
+    assert bytes.fromhex(info["token"][2:]) in bloom and transfer in bloom
+    assert bytes.fromhex(info["deployer"]["address"][2:]) not in bloom
+
+    events = token.events.Transfer().process_receipt(receipt)
+    assert [(e.args.sender, e.args.receiver, e.args.value) for e in events] == [(payer["address"], pay_to, 777)]
+    block = receipt.blockNumber
+    padded_payer = "0x" + "00" * 12 + payer["address"][2:].lower()
+    found = w3.eth.get_logs({"address": info["token"], "fromBlock": block, "toBlock": block,
+                             "topics": [transfer.hex() if transfer.hex().startswith("0x") else "0x" + transfer.hex(),
+                                        padded_payer]})
+    assert len(found) == 1 and found[0]["transactionHash"] == receipt.transactionHash
+    other = "0x" + "00" * 12 + "11" * 20
+    assert w3.eth.get_logs({"address": info["token"], "fromBlock": block, "toBlock": block,
+                            "topics": [None, other]}) == []
+    assert w3.eth.get_logs({"address": info["payTo"]["address"], "fromBlock": block, "toBlock": block}) == []
