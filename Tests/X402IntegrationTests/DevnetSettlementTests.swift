@@ -132,6 +132,51 @@ struct DevnetSettlementTests {
         #expect(try await info.balance(rpc, info.payTo.address) == payToBefore + 10000)
     }
 
+    /// A transaction that was sent but is not mined yet (a slow block on a live chain; here the
+    /// devnet's automine switched off) is waited for on the next attempt, not raced by a second
+    /// transaction for the same authorization, which could only revert and waste gas.
+    @Test func aSentTransactionNotYetMinedIsWaitedForNotResubmitted() async throws {
+        let info = try DevnetInfo.load()
+        let rpc = EthereumRPC(url: info.rpcURL)
+        var options = Relayer.Options()
+        options.receiptTimeoutSeconds = 1
+        let relayer = try #require(Relayer(rpc: rpc, chainId: 84532, privateKeyHex: info.relayer.privateKey,
+                                           options: options, logger: logger))
+        let payer = info.payers[1]
+        let payerBefore = try await info.balance(rpc, payer.address)
+        var job = info.job(try info.grant(from: payer), via: .relayer)
+        let recorded = RecordedHashes()
+        let record: @Sendable (String) async throws -> Void = { await recorded.add($0) }
+
+        _ = try await rpc.call("evm_setAutomine", "[false]")
+        let outcome: Result<(SettleOutcome, SettleOutcome, String), any Error>
+        do {
+            let first = await relayer.settle(job, record: record)
+            guard case .retry(_, let sent?) = first else {
+                throw OutboundError(kind: .badAnswer, description: "expected a pending retry, got \(first)")
+            }
+            #expect(try await rpc.transactionKnown(sent))
+            #expect(try await rpc.receipt(sent) == nil)
+            job.transaction = sent
+            job.attempts = 1
+            // The block arrives while the second attempt waits for the receipt.
+            let miner = Task {
+                try await Task.sleep(for: .milliseconds(300))
+                _ = try await rpc.call("evm_mine", "[]")
+            }
+            let second = await relayer.settle(job, record: record)
+            try await miner.value
+            outcome = .success((first, second, sent))
+        } catch {
+            outcome = .failure(error)
+        }
+        _ = try await rpc.call("evm_setAutomine", "[true]")
+        let (_, second, sent) = try outcome.get()
+        #expect(second == .settled(transaction: sent))
+        #expect(await recorded.hashes == [sent], "a second transaction was signed for the same authorization")
+        #expect(try await info.balance(rpc, payer.address) == payerBefore - 10000)
+    }
+
     @Test func relayerLegacyTransactionsAndV1Payments() async throws {
         let info = try DevnetInfo.load()
         let rpc = EthereumRPC(url: info.rpcURL)

@@ -254,6 +254,14 @@ class Chain:
             if method == "evm_mine":
                 t.mine_blocks(1)
                 return "0x0"
+            if method == "evm_setAutomine":
+                # Hardhat's and Anvil's switch: off, sent transactions wait in the pool (known,
+                # no receipt) until evm_mine or until it is switched on again.
+                if params and params[0]:
+                    t.enable_auto_mine_transactions()
+                else:
+                    t.disable_auto_mine_transactions()
+                return True
             if method == "evm_increaseTime":
                 self.offset += parse_int(params[0])
                 t.time_travel(self.now())

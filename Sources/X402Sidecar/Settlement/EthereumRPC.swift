@@ -149,6 +149,14 @@ public final class EthereumRPC: Sendable {
             blockNumber: (try? Self.quantity(result["blockNumber"])) ?? 0, logs: logs)
     }
 
+    /// Whether the node knows the transaction at all (mined, or waiting in its pool). A transaction
+    /// that has no receipt but is known is still on its way: sending another one for the same
+    /// authorization could only revert.
+    public func transactionKnown(_ hash: String) async throws -> Bool {
+        if case .object = try await call("eth_getTransactionByHash", "[\"\(hash)\"]") { return true }
+        return false
+    }
+
     /// The token balance of `owner` (atomic units, big-endian 32 bytes).
     public func balanceOf(token: String, owner: [UInt8]) async throws -> [UInt8] {
         let result = try await ethCall(to: token, data: ABI.balanceOf(owner))

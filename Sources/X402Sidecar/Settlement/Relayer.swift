@@ -55,10 +55,20 @@ public final class Relayer: Settler {
             return .failed(reason: .networkMismatch, message: "relayer serves chain \(chainId), job is on \(job.chainId)")
         }
         do {
-            // 1. A transaction from an earlier attempt: its receipt decides.
-            if let previous = job.transaction, let receipt = try await rpc.receipt(previous) {
-                if receipt.succeeded, receipt.hasTransfer(token: call.token, from: call.from, to: call.to, value: call.value) {
-                    return .settled(transaction: previous)
+            // 1. A transaction from an earlier attempt: its receipt decides; one the node holds
+            //    but has not mined yet (a slow block, a crash while waiting) is waited for, never
+            //    raced by a second transaction for the same authorization.
+            if let previous = job.transaction {
+                if let receipt = try await rpc.receipt(previous) {
+                    if receipt.succeeded,
+                        receipt.hasTransfer(token: call.token, from: call.from, to: call.to, value: call.value)
+                    {
+                        return .settled(transaction: previous)
+                    }
+                } else if try await rpc.transactionKnown(previous) {
+                    logger.notice("earlier settlement transaction is not mined yet; waiting for it", metadata: [
+                        "payment_id": "\(job.id)", "transaction": "\(previous)"])
+                    return try await awaitReceipt(previous, call: call, job: job)
                 }
             }
             // 2. Used on chain by anyone (our earlier transaction, a facilitator): never resubmit.
@@ -67,7 +77,7 @@ public final class Relayer: Settler {
                 return .failed(reason: .nonceAlreadyUsed, message: "authorization already used on chain by another transaction")
             }
             if let previous = job.transaction {
-                logger.warning("earlier settlement transaction not found, resubmitting", metadata: [
+                logger.warning("earlier settlement transaction is unknown to the node, resubmitting", metadata: [
                     "payment_id": "\(job.id)", "transaction": "\(previous)"])
             }
             // 3. Balance and simulation.
