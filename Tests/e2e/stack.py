@@ -325,6 +325,13 @@ http {{
         location /free {{
             proxy_pass http://backend;
         }}
+        # A backend that is down: nothing listens on this port.
+        location /after-down {{
+            set $x402_route after;
+            include {run}/x402/protect.conf;
+            proxy_pass http://127.0.0.1:{dead_port};
+            proxy_connect_timeout 1s;
+        }}
 {extra_locations}
     }}
 }}
@@ -358,7 +365,7 @@ class Nginx:
                 f"            include {run_dir}/x402/protect.conf;\n            proxy_pass http://backend;\n        }}\n"
                 for name in routes)
             f.write(NGINX_CONF.format(run=run_dir, port=self.port, backend_port=backend_port, workers=workers,
-                                      extra_locations=extra))
+                                      extra_locations=extra, dead_port=free_port()))
 
     @property
     def url(self):

@@ -187,6 +187,28 @@ def test_settle_after_charges_on_success_and_releases_on_upstream_failure(stack)
     assert stack.devnet.balance(address) == start - PRICE["after"]
 
 
+def test_settle_after_with_the_backend_down_answers_502_and_charges_nothing(stack):
+    """nginx's own 502 (backend unreachable) is the backend's failure, not the payment path's: the
+    client sees 502, and the report releases the authorization instead of the report timeout
+    settling it."""
+    address, key = payer(stack, 7)
+    client = sync_client(key)
+    start = stack.devnet.balance(address)
+    challenge = requests.get(stack.nginx.url + "/after-down")
+    assert challenge.status_code == 402
+    header = v2_header(client, challenge)
+    nonce = decode(header)["payload"]["authorization"]["nonce"]
+    response = requests.get(stack.nginx.url + "/after-down", headers={"PAYMENT-SIGNATURE": header})
+    assert response.status_code == 502, response.text
+    wait_for(lambda: any("released" in line and "upstream failed" in line and "502" in line
+                         for line in stack.sidecar.log_lines()), timeout=10, what="the release after a 502")
+    time.sleep(6)  # past the report timeout (5 s, policy settle): still nothing charged
+    assert stack.devnet.balance(address) == start
+    assert not stack.devnet.authorization_used(address, nonce)
+    entry = [e for e in stack.nginx.json_log() if e["uri"] == "/after-down" and e["status"] == 502][-1]
+    assert entry["payment_id"] and entry["upstream_status"].startswith("502")
+
+
 def test_verify_both_asks_the_facilitator_which_refuses_an_unfunded_payer(stack):
     poor = stack.devnet.info["poorPayer"]
     client = sync_client(poor["privateKey"])
