@@ -50,9 +50,11 @@ public struct SettlementJob: Sendable, Equatable {
     public var payer: String
     public var authorization: Authorization
     public var signature: String
-    /// The decoded payment header (JSON), forwarded unchanged to a facilitator.
+    /// The decoded payment header (JSON), forwarded unchanged to a facilitator (`null` for jobs our
+    /// relayer settles).
     public var paymentPayload: String
-    /// The server's requirement (JSON, field names of `version`), for a facilitator.
+    /// The server's requirement (JSON, field names of `version`), for a facilitator (`null` for
+    /// relayer jobs).
     public var paymentRequirements: String
     public var createdAt: Int64
     public var dueAt: Int64
@@ -89,7 +91,12 @@ public struct SettlementJob: Sendable, Equatable {
         payer = payment.payer
         authorization = payment.authorization
         signature = payment.signature
-        (paymentPayload, paymentRequirements) = Self.facilitatorParts(payment, resource: resource)
+        if via == .facilitator {
+            (paymentPayload, paymentRequirements) = Self.facilitatorParts(payment, resource: resource)
+        } else {
+            // Our relayer needs only the authorization and signature: no JSON to build or store.
+            (paymentPayload, paymentRequirements) = ("null", "null")
+        }
         createdAt = now
         dueAt = now
         holdUntil = mode == .after ? now + holdSeconds : 0

@@ -95,7 +95,10 @@ public final class EmbeddedNonceLedger: SynchronousNonceLedger {
         for field in [key.network, key.asset, key.payer, key.nonce, token] where !NonceJournal.isSafeField(field) {
             throw NonceJournalError(description: "a ledger key field is not a single printable word")
         }
-        if key.description.contains(" ") || token.contains("|") {
+        // (isSafeField already refused spaces; "|" separates the key's fields.)
+        if token.utf8.contains(UInt8(ascii: "|")) || [key.network, key.asset, key.payer, key.nonce].contains(where: {
+            $0.utf8.contains(UInt8(ascii: "|"))
+        }) {
             throw NonceJournalError(description: "a ledger key field contains a separator")
         }
     }
