@@ -73,6 +73,29 @@ public struct PaymentOption: Sendable, Equatable {
         json.endObject()
     }
 
+    /// `writeV1`'s output around the resource URL: `{"scheme":…,"resource":` and
+    /// `,"description":…}` (what `ChallengeTemplate` stores).
+    func v1Parts(v1Network: String, description: String, mimeType: String) -> (head: [UInt8], tail: [UInt8]) {
+        var head = JSONWriter(capacity: 128)
+        head.beginObject()
+        head.field("scheme", scheme)
+        head.field("network", v1Network)
+        head.field("maxAmountRequired", amount)
+        head.key("resource")
+        var tail = JSONWriter(capacity: 384)
+        tail.beginObject()
+        tail.field("description", description)
+        tail.field("mimeType", mimeType)
+        tail.field("payTo", payTo)
+        tail.field("maxTimeoutSeconds", maxTimeoutSeconds)
+        tail.field("asset", token.address)
+        tail.key("outputSchema")
+        tail.null()
+        writeExtra(&tail)
+        tail.endObject()
+        return (head.bytes, [UInt8(ascii: ",")] + tail.bytes.dropFirst())
+    }
+
     /// The requirement as a facilitator's `/verify` and `/settle` take it (`paymentRequirements`),
     /// in the field names of the payment's protocol version.
     public func requirementsJSON(version: Int, resource: ResourceInfo) -> String {
@@ -118,16 +141,19 @@ public struct ResourceInfo: Sendable, Equatable {
 
 /// What a route asks for: its description and every accepted way to pay.
 public struct RouteRequirements: Sendable, Equatable {
-    public var name: String
-    public var description: String
-    public var mimeType: String
-    public var options: [PaymentOption]
+    public let name: String
+    public let description: String
+    public let mimeType: String
+    public let options: [PaymentOption]
+    /// The challenge's constant parts, encoded once (the fields above are constant for that reason).
+    let template: ChallengeTemplate
 
     public init(name: String, description: String, mimeType: String, options: [PaymentOption]) {
         self.name = name
         self.description = description
         self.mimeType = mimeType
         self.options = options
+        template = ChallengeTemplate(description: description, mimeType: mimeType, options: options)
     }
 
     func option(v2Network network: String) -> PaymentOption? {

@@ -89,7 +89,25 @@ public struct JSONWriter {
     private static let hex = Array("0123456789abcdef".utf8)
 
     private mutating func appendQuoted(_ value: String) {
+        Self.appendQuoted(value, to: &bytes)
+    }
+
+    /// `value` as a JSON string literal, quotes included (ASCII-only, like everything written here).
+    public static func quoted(_ value: String) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(value.utf8.count + 2)
+        appendQuoted(value, to: &out)
+        return out
+    }
+
+    static func appendQuoted(_ value: String, to bytes: inout [UInt8]) {
         bytes.append(UInt8(ascii: "\""))
+        // Most strings (URLs, hex, codes) need no escape: copy their bytes in one go.
+        if !value.utf8.contains(where: { $0 < 0x20 || $0 >= 0x7F || $0 == 0x22 || $0 == 0x5C }) {
+            bytes.append(contentsOf: value.utf8)
+            bytes.append(UInt8(ascii: "\""))
+            return
+        }
         for scalar in value.unicodeScalars {
             switch scalar.value {
             case 0x22: bytes.append(contentsOf: [0x5C, 0x22])
@@ -100,15 +118,15 @@ public struct JSONWriter {
             case 0x20..<0x7F: bytes.append(UInt8(scalar.value))
             case 0x10000...:
                 let v = scalar.value - 0x10000
-                appendEscape(UInt16(0xD800 + (v >> 10)))
-                appendEscape(UInt16(0xDC00 + (v & 0x3FF)))
-            default: appendEscape(UInt16(scalar.value))
+                appendEscape(UInt16(0xD800 + (v >> 10)), to: &bytes)
+                appendEscape(UInt16(0xDC00 + (v & 0x3FF)), to: &bytes)
+            default: appendEscape(UInt16(scalar.value), to: &bytes)
             }
         }
         bytes.append(UInt8(ascii: "\""))
     }
 
-    private mutating func appendEscape(_ unit: UInt16) {
+    private static func appendEscape(_ unit: UInt16, to bytes: inout [UInt8]) {
         bytes.append(contentsOf: [0x5C, UInt8(ascii: "u")])
         for shift in stride(from: 12, through: 0, by: -4) {
             bytes.append(Self.hex[Int((unit >> UInt16(shift)) & 0xF)])
