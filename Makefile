@@ -29,8 +29,9 @@ demo-stop:
 vectors: deps
 	.venv/bin/python Tests/Vectors/generate.py
 
-## Every benchmark scenario through nginx (1 and 2 workers), ratios to an nginx anchor measured in the
-## same run, the official FastAPI middleware as peer, sidecar memory, micro-benchmarks. About 5 minutes.
+## Every benchmark scenario through nginx (1 and 2 workers), each bracketed by runs of an nginx anchor
+## and compared with them, the official FastAPI middleware as peer, sidecar memory, micro-benchmarks.
+## About 5 minutes.
 bench: deps
 	$(SWIFT) build -c release --product x402-sidecar
 	$(SWIFT) build -c release --product x402-micro

@@ -13,8 +13,9 @@ and the peer (the official x402 FastAPI middleware under uvicorn). Runs wrk agai
   ratelimit a rate-limited request → 429 (in-process limiter, and Redis)
   lease     (not built yet)
 
-and the peer's 402 and paid paths. Prints a Markdown table (req/s, p50, p99, ratio to the anchor
-with the same worker count) and writes it with the raw figures as JSON to .run/bench/.
+and the peer's 402 and paid paths. Every scenario runs between two anchor runs and its ratio is to
+their mean, so the drift of a shared machine's speed cancels out. Prints a Markdown table (req/s,
+p50, p99, ratio) and writes it with the raw figures as JSON to .run/bench/.
 """
 import argparse
 import json
@@ -113,6 +114,8 @@ class Bench:
     def __init__(self, args):
         self.args = args
         self.results = []
+        self.anchors = {}
+        self.last_anchor = None
         self.processes = []
         os.makedirs(RUN, exist_ok=True)
         for sub in ("tmp/body", "tmp/proxy", "tmp/fastcgi", "tmp/uwsgi", "tmp/scgi", "www"):
@@ -133,8 +136,10 @@ class Bench:
         sh(os.path.join(ROOT, "deploy", "dev", "redis.sh"), "start", os.path.join(RUN, "redis"), str(self.redis_port),
            stdout=subprocess.DEVNULL)
 
-    def start_sidecar(self, store):
+    def start_sidecar(self, store, workers):
         info = self.devnet.info
+        # As deployed: the sidecar gets as many event loops as nginx has workers (unless told).
+        self.loops = self.args.sidecar_loops or workers
         stores = ('stores: {ledger: embedded, embedded: {journal: "%s/nonces.journal"}}\nsettlement_journal: x\n'
                   % RUN if store == "embedded" else
                   'stores: {ledger: redis, redis: {url: "redis://127.0.0.1:%d", key_prefix: "bench%d"}}\n'
@@ -148,7 +153,7 @@ class Bench:
         self.sidecar_port = free_port()
         config = os.path.join(RUN, "x402.yaml")
         with open(config, "w") as f:
-            f.write(SIDECAR_CONFIG.format(run=RUN, port=self.sidecar_port, loops=self.args.sidecar_loops,
+            f.write(SIDECAR_CONFIG.format(run=RUN, port=self.sidecar_port, loops=self.loops,
                                           pay_to=info["payTo"]["address"], token=info["token"], rpc=info["rpcUrl"],
                                           relayer_key=info["sidecarRelayer"]["privateKey"], stores=stores))
         log = open(os.path.join(RUN, "sidecar.log"), "a")
@@ -202,6 +207,21 @@ class Bench:
         print(f"  {scenario:28s} workers={workers}  {figures['rps']:>9.0f} req/s  p50 {figures['p50_us']} µs  "
               f"p99 {figures['p99_us']} µs  {'ok' if ok else 'UNEXPECTED ANSWERS ' + json.dumps(figures)}", flush=True)
 
+    def anchor(self, base, workers):
+        figures = self.wrk(base + "/anchor", duration=self.args.anchor_duration, TARGET="/anchor")
+        ok = figures["errors"] == 0 and figures["non2xx"] == 0
+        self.anchors.setdefault(workers, []).append(figures["rps"])
+        self.last_anchor = figures["rps"]
+        print(f"  {'anchor: auth_request → 204':28s} workers={workers}  {figures['rps']:>9.0f} req/s"
+              f"{'' if ok else '  UNEXPECTED ANSWERS'}", flush=True)
+        return figures
+
+    def scenario(self, name, workers, base, env, expect):
+        before = self.last_anchor
+        self.record(name, workers, self.wrk(base + env["TARGET"], **env), expect)
+        after = self.anchor(base, workers)["rps"]
+        self.results[-1]["anchor_rps"] = (before + after) / 2
+
     def emit_payments(self, path, count, key):
         info = self.devnet.info
         env = dict(os.environ, X402_EMIT_KEY=key, X402_EMIT_ASSET=info["token"], X402_EMIT_PAY_TO=info["payTo"]["address"],
@@ -225,20 +245,22 @@ class Bench:
         for workers in self.args.workers:
             print(f"== nginx with {workers} worker(s)", flush=True)
             for store in ("embedded", "redis"):
-                self.start_sidecar(store)
+                self.start_sidecar(store, workers)
                 self.start_nginx(workers)
                 base = f"http://127.0.0.1:{self.nginx_port}"
+                # Each scenario is bracketed by anchor runs and compared with their mean: on a
+                # shared machine the speed drifts from minute to minute, and a ratio against an
+                # anchor measured minutes earlier would measure the drift.
+                self.anchor(base, workers)
                 if store == "embedded":
-                    self.record("anchor: auth_request → 204", workers, self.wrk(base + "/anchor", TARGET="/anchor"), 200)
-                    self.record("unpaid → 402", workers, self.wrk(base + "/paid", TARGET="/paid"), 402)
+                    self.scenario("unpaid → 402", workers, base, dict(TARGET="/paid"), 402)
                     requests.get(base + "/paid", headers={"PAYMENT-SIGNATURE": replayed})  # used once
-                    self.record("replayed payment → 402", workers,
-                                self.wrk(base + "/paid", TARGET="/paid", HEADER_NAME="PAYMENT-SIGNATURE",
-                                         HEADER_VALUE=replayed), 402)
-                self.record(f"paid, fresh payments ({store})", workers,
-                            self.wrk(base + "/paid", TARGET="/paid", PAYMENTS=payments), 200)
+                    self.scenario("replayed payment → 402", workers, base,
+                                  dict(TARGET="/paid", HEADER_NAME="PAYMENT-SIGNATURE", HEADER_VALUE=replayed), 402)
+                self.scenario(f"paid, fresh payments ({store})", workers, base, dict(TARGET="/paid", PAYMENTS=payments),
+                              200)
                 requests.get(base + "/limited")  # the hour's one call
-                self.record(f"rate-limited → 429 ({store})", workers, self.wrk(base + "/limited", TARGET="/limited"), 429)
+                self.scenario(f"rate-limited → 429 ({store})", workers, base, dict(TARGET="/limited"), 429)
                 memory[f"{store}, {workers} worker(s)"] = self.sidecar_memory()
                 self.stop_nginx()
                 self.stop_sidecar()
@@ -278,19 +300,25 @@ class Bench:
             return json.load(f)
 
     def report(self, seconds):
-        anchors = {r["workers"]: r["rps"] for r in self.results if r.get("scenario", "").startswith("anchor")}
+        from statistics import median
         ours_paid = max((r["rps"] for r in self.results if r.get("scenario", "").startswith("paid")), default=0)
         peer_paid = next((r["rps"] for r in self.results if r.get("scenario") == "peer: paid, fresh payments"), None)
         peer_unpaid = next((r["rps"] for r in self.results if r.get("scenario") == "peer: unpaid → 402"), None)
         lines = [f"wrk -t{self.args.threads} -c{self.args.connections} -d{self.args.duration}s against nginx on "
-                 f"127.0.0.1; sidecar {self.args.sidecar_loops} event loop(s); {os.cpu_count()} cores; {seconds:.0f} s in all.", "",
+                 f"127.0.0.1; sidecar event loops = {self.args.sidecar_loops or 'nginx workers'}; {os.cpu_count()} cores; "
+                 f"{seconds:.0f} s in all. "
+                 f"Each ratio is to the mean of the anchor runs ({self.args.anchor_duration} s) just before and just after "
+                 "that scenario.", "",
                  "| scenario | nginx workers | req/s | p50 | p99 | × anchor | answers |", "|---|---:|---:|---:|---:|---:|---|"]
+        for workers, values in self.anchors.items():
+            lines.append(f"| anchor: auth_request → 204 (median of {len(values)}; range {min(values):,.0f}–{max(values):,.0f}) "
+                         f"| {workers} | {median(values):,.0f} | – | – | 1.00 | as expected |")
         for r in self.results:
             if "skipped" in r:
                 lines.append(f"| {r['scenario']} | – | – | – | – | – | skipped: {r['skipped']} |")
                 continue
-            anchor = anchors.get(r["workers"])
-            ratio = f"{r['rps'] / anchor:.2f}" if anchor and not r["scenario"].startswith("peer") else "–"
+            anchor = r.get("anchor_rps")
+            ratio = f"{r['rps'] / anchor:.2f}" if anchor else "–"
             lines.append(f"| {r['scenario']} | {r['workers']} | {r['rps']:,.0f} | {r['p50_us'] / 1000:.2f} ms | "
                          f"{r['p99_us'] / 1000:.2f} ms | {ratio} | {'as expected' if r['answers_as_expected'] else 'UNEXPECTED'} |")
         lines.append("")
@@ -311,7 +339,7 @@ class Bench:
         with open(os.path.join(RUN, "bench.md"), "w") as f:
             f.write(table + "\n")
         with open(os.path.join(RUN, "bench.json"), "w") as f:
-            json.dump({"results": self.results, "memory": self.memory, "micro": self.micro,
+            json.dump({"results": self.results, "anchors": self.anchors, "memory": self.memory, "micro": self.micro,
                        "args": vars(self.args), "seconds": seconds}, f, indent=1)
         print(f"\nwritten: {RUN}/bench.md and bench.json")
 
@@ -330,10 +358,11 @@ class Bench:
 def main():
     parser = argparse.ArgumentParser(description="x402-nginx benchmarks")
     parser.add_argument("--duration", type=int, default=8)
+    parser.add_argument("--anchor-duration", type=int, default=5)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--sidecar-loops", type=int, default=1)
+    parser.add_argument("--sidecar-loops", type=int, default=0, help="0: as many as nginx workers")
     parser.add_argument("--payments", type=int, default=200_000)
     parser.add_argument("--peer-payments", type=int, default=3000)
     parser.add_argument("--peer-connections", type=int, default=4)
