@@ -57,24 +57,12 @@ public struct PaymentOption: Sendable, Equatable {
 
     /// The v1 `accepts` entry (v1 field names; resource fields live inside each requirement).
     func writeV1(_ json: inout JSONWriter, v1Network: String, resource: ResourceInfo) {
-        json.beginObject()
-        json.field("scheme", scheme)
-        json.field("network", v1Network)
-        json.field("maxAmountRequired", amount)
-        json.field("resource", resource.url)
-        json.field("description", resource.description)
-        json.field("mimeType", resource.mimeType)
-        json.field("payTo", payTo)
-        json.field("maxTimeoutSeconds", maxTimeoutSeconds)
-        json.field("asset", token.address)
-        json.key("outputSchema")
-        json.null()
-        writeExtra(&json)
-        json.endObject()
+        let parts = v1Parts(v1Network: v1Network, description: resource.description, mimeType: resource.mimeType)
+        json.raw(parts.head + JSONWriter.quoted(resource.url) + parts.tail)
     }
 
-    /// `writeV1`'s output around the resource URL: `{"scheme":…,"resource":` and
-    /// `,"description":…}` (what `ChallengeTemplate` stores).
+    /// A v1 requirement around its resource URL: `{"scheme":…,"resource":` and `,"description":…}`
+    /// (what `ChallengeTemplate` stores, and what `writeV1` puts the URL between).
     func v1Parts(v1Network: String, description: String, mimeType: String) -> (head: [UInt8], tail: [UInt8]) {
         var head = JSONWriter(capacity: 128)
         head.beginObject()
