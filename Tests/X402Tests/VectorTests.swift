@@ -85,6 +85,40 @@ import Testing
         }
     }
 
+    /// A nonce key the caller already knows as used is refused before the signature is recovered
+    /// (replays cost a lookup), and only ever refused: what it would otherwise accept or refuse
+    /// for another reason is untouched.
+    @Test func knownUsedKeysAreRefusedBeforeRecovery() throws {
+        let fixture = Self.fixture
+        let route = try Self.route(fixture.server)
+        var checked = 0
+        for vector in fixture.cases {
+            let presented = PresentedPayment(v2Header: vector.headers["PAYMENT-SIGNATURE"], v1Header: vector.headers["X-PAYMENT"])
+            let plain = PaymentVerifier().verify(presented, route: route, now: fixture.now)
+            var asked: [NonceKey] = []
+            let used = PaymentVerifier().verify(presented, route: route, now: fixture.now, alreadyUsed: {
+                asked.append($0)
+                return true
+            })
+            switch (plain, used) {
+            case (.success(let payment), .failure(let failure)):
+                #expect(failure.reason == .nonceAlreadyUsed, "\(vector.name)")
+                #expect(asked == [payment.nonceKey], "\(vector.name)")
+                checked += 1
+            case (.failure(let first), .failure(let second)):
+                // Refused anyway: either for the same reason (found before the lookup), or as used
+                // where only the signature was wrong (the lookup comes before the recovery).
+                #expect(first.reason == second.reason
+                    || (second.reason == .nonceAlreadyUsed && first.reason == .invalidSignature), "\(vector.name)")
+            default:
+                Issue.record("\(vector.name): a known-used key must never turn a refusal into an acceptance")
+            }
+            let unknown = PaymentVerifier().verify(presented, route: route, now: fixture.now, alreadyUsed: { _ in false })
+            #expect(unknown == plain, "\(vector.name)")
+        }
+        #expect(checked == fixture.cases.filter(\.expect.valid).count)
+    }
+
     @Test(arguments: fixture.cases.filter { $0.eip712 != nil && $0.expect.valid }.map(\.name))
     func eip712HashesMatchTheSDK(name: String) throws {
         let fixture = Self.fixture

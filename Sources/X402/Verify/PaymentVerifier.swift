@@ -31,7 +31,12 @@ public struct PaymentVerifier: Sendable {
 
     /// Verifies the payment headers of one request against what the server advertises for `route`.
     /// - Parameter now: unix seconds.
-    public func verify(_ presented: PresentedPayment, route: RouteRequirements, now: Int64)
+    /// - Parameter alreadyUsed: what the caller already knows of the authorization's nonce key
+    ///   without I/O (an in-process ledger). A key known to be reserved or settled is refused
+    ///   before the signature is recovered, so replaying a captured header costs a lookup, not an
+    ///   elliptic-curve recovery. It only ever refuses: acceptance still needs the reservation.
+    public func verify(_ presented: PresentedPayment, route: RouteRequirements, now: Int64,
+                       alreadyUsed: (NonceKey) -> Bool = { _ in false })
         -> Result<VerifiedPayment, PaymentFailure>
     {
         if presented.duplicated || (presented.v2Header != nil && presented.v1Header != nil) {
@@ -47,11 +52,12 @@ public struct PaymentVerifier: Sendable {
         }
         switch decoded {
         case .failure(let failure): return .failure(failure)
-        case .success(let payload): return verify(payload, route: route, now: now)
+        case .success(let payload): return verify(payload, route: route, now: now, alreadyUsed: alreadyUsed)
         }
     }
 
-    public func verify(_ payload: PaymentPayload, route: RouteRequirements, now: Int64)
+    public func verify(_ payload: PaymentPayload, route: RouteRequirements, now: Int64,
+                       alreadyUsed: (NonceKey) -> Bool = { _ in false })
         -> Result<VerifiedPayment, PaymentFailure>
     {
         guard payload.scheme == "exact" else {
@@ -113,13 +119,16 @@ public struct PaymentVerifier: Sendable {
         }
         let from = Hex.decode(authorization.from, byteCount: 20)!
         let nonce = Hex.decode(authorization.nonce, byteCount: 32)!
+        let key = NonceKey(network: option.network.caip2, asset: option.token.address, payer: payer, nonce: authorization.nonce)
+        if alreadyUsed(key) {
+            return .failure(PaymentFailure(.nonceAlreadyUsed, "this authorization was already presented", payer: payer))
+        }
         if checksSignature, let signature {
             if let failure = checkSignature(signature, from: from, to: to, nonce: nonce, validAfter: validAfter,
                                             validBefore: validBefore, option: option, payer: payer) {
                 return .failure(failure)
             }
         }
-        let key = NonceKey(network: option.network.caip2, asset: option.token.address, payer: payer, nonce: authorization.nonce)
         return .success(
             VerifiedPayment(
                 version: payload.version, option: option, payer: payer, authorization: authorization,

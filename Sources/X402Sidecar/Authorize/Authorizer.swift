@@ -78,7 +78,9 @@ public final class Authorizer: Sendable {
         }
         var verifier = self.verifier
         if settlements?.policy(name).verify == .facilitator { verifier.checksSignature = false }
-        switch verifier.verify(request.payment, route: route, now: now()) {
+        let known = ledger as? any SynchronousNonceLedger
+        switch verifier.verify(request.payment, route: route, now: now(),
+                               alreadyUsed: { known?.isUsedImmediately($0) ?? false }) {
         case .failure(let failure):
             return .failure(DecisionError(refuse(failure, route: route, request: request)))
         case .success(let payment):

@@ -38,6 +38,11 @@ public final class EmbeddedNonceLedger: SynchronousNonceLedger {
     /// Records currently remembered (reserved or settled, not expired).
     public var liveCount: Int { state.withLock { $0.table.count } }
 
+    public func isUsedImmediately(_ key: NonceKey) -> Bool {
+        let now = self.now()
+        return state.withLock { $0.table.live(key, now: now) != nil }
+    }
+
     public func reserve(_ key: NonceKey, token: String, expiresAt: Int64) async throws -> Bool {
         try reserveImmediately(key, token: token, expiresAt: expiresAt)
     }

@@ -18,6 +18,11 @@ public final class MemoryNonceLedger: SynchronousNonceLedger {
         return table.withLock { $0.reserve(key, token: token, expiresAt: expiresAt, now: now) }
     }
 
+    public func isUsedImmediately(_ key: NonceKey) -> Bool {
+        let now = self.now()
+        return table.withLock { $0.live(key, now: now) != nil }
+    }
+
     public func reserve(_ key: NonceKey, token: String, expiresAt: Int64) async throws -> Bool {
         reserveImmediately(key, token: token, expiresAt: expiresAt)
     }

@@ -67,4 +67,7 @@ public protocol SynchronousNonceLedger: NonceLedger {
 
     /// `reserve`, answered in place.
     func reserveImmediately(_ key: NonceKey, token: String, expiresAt: Int64) throws -> Bool
+
+    /// Whether `key` is currently reserved or settled, answered in place (a table lookup, no I/O).
+    func isUsedImmediately(_ key: NonceKey) -> Bool
 }
