@@ -255,8 +255,9 @@ def test_json_access_log_has_challenges_and_refusals(stack):
     assert requests.get(stack.nginx.url + "/weather?" + marker).status_code == 402
     bad = requests.get(stack.nginx.url + "/weather?" + marker + "&bad", headers={"X-PAYMENT": "e30="})
     assert bad.status_code == 402
-    entries = wait_for(lambda: [e for e in stack.nginx.json_log() if marker in e["uri"]] or None,
-                       timeout=5, what="x402_json lines for the 402 answers")
+    # nginx writes the line in its log phase, which may come just after the client has the answer.
+    entries = wait_for(lambda: (lambda found: found if len(found) == 2 else None)(
+        [e for e in stack.nginx.json_log() if marker in e["uri"]]), timeout=5, what="x402_json lines for both 402s")
     by_uri = {e["uri"]: e for e in entries}
     plain = by_uri["/weather?" + marker]
     assert plain["status"] == 402 and plain["route"] == "weather" and plain["x402_status"] == "402"
