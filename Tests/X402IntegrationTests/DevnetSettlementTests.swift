@@ -296,6 +296,72 @@ struct DevnetSettlementTests {
         #expect(try await info.balance(rpc, payer.address) == before - 10000)
     }
 
+    /// `before` with a transaction that is sent but not mined within the wait (settlement_pending):
+    /// the request is served (a 402 would make the client pay twice), and the worker reconciles
+    /// the job from that same transaction once it is mined: one transfer, nothing sent twice.
+    /// Either the relayer stops waiting for the receipt, or the request's own `before` timeout cuts
+    /// the settlement off while the relayer still waits: both leave a sent transaction behind.
+    @Test(arguments: [false, true])
+    func beforeModeServesASettlementPendingAndTheWorkerReconcilesIt(cutOffByTheBeforeTimeout: Bool) async throws {
+        let info = try DevnetInfo.load()
+        let rpc = EthereumRPC(url: info.rpcURL)
+        var settings = SettlementSettings()
+        settings.mode = .before
+        settings.via = .relayer
+        settings.workerIdleMilliseconds = 50
+        settings.retryBaseMilliseconds = 200
+        var options = Relayer.Options()
+        if cutOffByTheBeforeTimeout {
+            settings.beforeTimeoutSeconds = 1
+            options.receiptTimeoutSeconds = 30
+        } else {
+            options.receiptTimeoutSeconds = 1
+        }
+        let relayer = try #require(Relayer(rpc: rpc, chainId: 84532, privateKeyHex: info.relayer.privateKey,
+                                           options: options, logger: logger))
+        let ledger = MemoryNonceLedger()
+        let queue = try EmbeddedSettlementQueue(path: nil)
+        let settlements = Settlements(
+            settings: settings, queue: queue, ledger: ledger, routes: [:], facilitator: nil,
+            relayers: [84532: relayer], logger: logger)
+        let authorizer = Authorizer(routes: ["weather": info.route], verifier: PaymentVerifier(), ledger: ledger,
+                                    settlements: settlements)
+        let payer = info.payers[cutOffByTheBeforeTimeout ? 4 : 2]
+        let before = try await info.balance(rpc, payer.address)
+        let signer = try #require(PaymentSigner(privateKeyHex: payer.privateKey))
+        let header = signer.header(
+            paying: info.option,
+            resource: ResourceInfo(url: "http://localhost/weather", description: "Weather", mimeType: "application/json"),
+            now: UnixClock.seconds(), nonce: OpenSSL.randomBytes(32))
+        let request = AuthorizeRequest(
+            route: "weather", method: "GET", uri: "/weather", scheme: "http", host: "localhost", clientAddress: nil,
+            requestId: nil, payment: PresentedPayment(v2Header: header))
+
+        _ = try await rpc.call("evm_setAutomine", "[false]")
+        let decision = await authorizer.decide(request)
+        let pending: SettlementJob?
+        if case .allow(let grant) = decision { pending = try await queue.job(grant.paymentId) } else { pending = nil }
+        _ = try await rpc.call("evm_setAutomine", "[true]")  // mines what waited in the pool
+
+        guard case .allow(let grant) = decision, let job = pending, let sent = job.transaction else {
+            Issue.record("expected a served settlement_pending with its transaction queued, got \(decision)")
+            return
+        }
+        #expect(grant.transaction == nil, "not settled yet: no PAYMENT-RESPONSE to give")
+        #expect(job.state == .pending)
+        let worker = Task { try await settlements.run() }
+        defer { worker.cancel() }
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline, try await queue.job(grant.paymentId)?.state != .settled {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let settled = try #require(try await queue.job(grant.paymentId))
+        #expect(settled.state == .settled, "\(settled.state) \(settled.lastError ?? "")")
+        #expect(settled.transaction == sent, "the worker must finish the transaction that was sent, not send another")
+        #expect(try await ledger.record(grant.payment.nonceKey)?.state == .settled)
+        #expect(try await info.balance(rpc, payer.address) == before - 10000)
+    }
+
     @Test func deferredJobsAreSettledByTheWorker() async throws {
         let info = try DevnetInfo.load()
         let rpc = EthereumRPC(url: info.rpcURL)

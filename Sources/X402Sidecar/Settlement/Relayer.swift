@@ -95,7 +95,14 @@ public final class Relayer: Settler {
             }
             switch submitted {
             case .done(let outcome): return outcome
-            case .sent(let hash): return try await awaitReceipt(hash, call: call, job: job)
+            case .sent(let hash):
+                // Sent: whatever goes wrong from here, the answer names this transaction, so it is
+                // reconciled (settlement_pending), never taken for "nothing happened".
+                do {
+                    return try await awaitReceipt(hash, call: call, job: job)
+                } catch {
+                    return .retry(reason: "waiting for the receipt: \(error)", transaction: hash)
+                }
             }
         } catch let error as RPCError {
             if let reason = error.revertReason { return RevertReasons.classify(reason) }

@@ -220,11 +220,18 @@ public final class Settlements: Service, Sendable {
         }
         job.attempts = 1
         let attempt = job
-        let outcome = await withTimeout(seconds: settings.beforeTimeoutSeconds) {
+        let outcome: SettleOutcome
+        if let finished = await withTimeout(seconds: settings.beforeTimeoutSeconds, {
             await settler.settle(attempt, record: self.recorder(for: attempt))
-        } ?? .retry(reason: "settlement took longer than \(settings.beforeTimeoutSeconds) s", transaction: nil)
-        if case .retry(_, let transaction) = outcome, transaction == nil, let stored = try? await queue.job(job.id) {
-            job.transaction = stored.transaction
+        }) {
+            // The settler's own word, including "nothing was sent" (retry without a transaction),
+            // even if a transaction hash was recorded just before the send failed.
+            outcome = finished
+        } else {
+            // Cut off mid-settlement: a recorded transaction may be on its way, so it is treated as
+            // settlement_pending (served and reconciled), never answered with a fresh 402.
+            let recorded = (try? await queue.job(job.id))?.transaction
+            outcome = .retry(reason: "settlement took longer than \(settings.beforeTimeoutSeconds) s", transaction: recorded)
         }
         return await finishBefore(&job, grant: grant, route: route, request: request, outcome)
     }
