@@ -40,7 +40,7 @@ public final class EmbeddedNonceLedger: SynchronousNonceLedger {
 
     public func isUsedImmediately(_ key: NonceKey) -> Bool {
         let now = self.now()
-        return state.withLock { $0.table.live(key, now: now) != nil }
+        return state.withLock { $0.table.isLive(key, now: now) }
     }
 
     public func reserve(_ key: NonceKey, token: String, expiresAt: Int64) async throws -> Bool {
@@ -52,7 +52,7 @@ public final class EmbeddedNonceLedger: SynchronousNonceLedger {
         let now = self.now()
         return try state.withLock { (state) throws -> Bool in
             if let failure = state.failure { throw failure }
-            if state.table.live(key, now: now) != nil { return false }
+            if state.table.isLive(key, now: now) { return false }
             try write(NonceJournal.reserved(key, token: token, expiresAt: expiresAt), &state)
             let won = state.table.reserve(key, token: token, expiresAt: expiresAt, now: now)
             compactIfNeeded(&state, now: now)

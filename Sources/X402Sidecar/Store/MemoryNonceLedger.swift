@@ -20,7 +20,7 @@ public final class MemoryNonceLedger: SynchronousNonceLedger {
 
     public func isUsedImmediately(_ key: NonceKey) -> Bool {
         let now = self.now()
-        return table.withLock { $0.live(key, now: now) != nil }
+        return table.withLock { $0.isLive(key, now: now) }
     }
 
     public func reserve(_ key: NonceKey, token: String, expiresAt: Int64) async throws -> Bool {

@@ -17,68 +17,95 @@ struct NonceTable: Sendable {
 
     var count: Int { packed.count + other.count }
 
-    private func stored(_ key: NonceKey) -> NonceRecord? {
-        if let packedKey = PackedNonceKey(key) {
-            if let record = packed[packedKey] { return record.unpacked }
+    /// A key resolved once per operation: packed into words when it can be (every real payment).
+    /// A packed key's record may still sit in `other` when the record itself does not pack.
+    private struct Slot {
+        let key: NonceKey
+        let packed: PackedNonceKey?
+        init(_ key: NonceKey) {
+            self.key = key
+            packed = PackedNonceKey(key)
         }
-        return other[key]
     }
 
-    private mutating func store(_ key: NonceKey, _ record: NonceRecord?) {
-        guard let packedKey = PackedNonceKey(key) else {
-            other[key] = record
+    /// The record's expiry, without turning a packed record back into strings.
+    private func expiresAt(_ slot: Slot) -> Int64? {
+        if let packedKey = slot.packed, let record = packed[packedKey] { return record.expiresAt }
+        return other[slot.key]?.expiresAt
+    }
+
+    private func stored(_ slot: Slot) -> NonceRecord? {
+        if let packedKey = slot.packed, let record = packed[packedKey] { return record.unpacked }
+        return other[slot.key]
+    }
+
+    private mutating func store(_ slot: Slot, _ record: NonceRecord?) {
+        guard let packedKey = slot.packed else {
+            other[slot.key] = record
             return
         }
-        guard let record else {
-            packed[packedKey] = nil
-            other[key] = nil
-            return
-        }
-        if let packedRecord = PackedNonceRecord(record) {
+        if let record, let packedRecord = PackedNonceRecord(record) {
             packed[packedKey] = packedRecord
-            other[key] = nil
+            other[slot.key] = nil
         } else {
             packed[packedKey] = nil
-            other[key] = record
+            other[slot.key] = record
         }
     }
 
-    func live(_ key: NonceKey, now: Int64) -> NonceRecord? {
-        guard let record = stored(key), record.expiresAt > now else { return nil }
+    private func live(_ slot: Slot, now: Int64) -> NonceRecord? {
+        guard let record = stored(slot), record.expiresAt > now else { return nil }
         return record
     }
 
+    func live(_ key: NonceKey, now: Int64) -> NonceRecord? {
+        live(Slot(key), now: now)
+    }
+
+    /// Whether `key` is reserved or settled and not expired (the hot path's question).
+    func isLive(_ key: NonceKey, now: Int64) -> Bool {
+        (expiresAt(Slot(key)) ?? Int64.min) > now
+    }
+
     mutating func reserve(_ key: NonceKey, token: String, expiresAt: Int64, now: Int64) -> Bool {
-        if live(key, now: now) != nil { return false }
-        store(key, NonceRecord(state: .reserved, token: token, expiresAt: expiresAt))
+        let slot = Slot(key)
+        if (self.expiresAt(slot) ?? Int64.min) > now { return false }
+        store(slot, NonceRecord(state: .reserved, token: token, expiresAt: expiresAt))
         insertsSinceSweep += 1
         if insertsSinceSweep >= sweepInterval { sweep(now: now) }
         return true
     }
 
+    /// The live reservation (not settled) that `token` holds on `slot`, if it does.
+    private func held(_ slot: Slot, token: String, now: Int64) -> NonceRecord? {
+        guard let record = live(slot, now: now), record.state == .reserved, record.token == token else { return nil }
+        return record
+    }
+
     /// Whether `token` holds a live reservation (not settled) on `key`.
     func holds(_ key: NonceKey, token: String, now: Int64) -> Bool {
-        guard let record = live(key, now: now) else { return false }
-        return record.state == .reserved && record.token == token
+        held(Slot(key), token: token, now: now) != nil
     }
 
     mutating func settle(_ key: NonceKey, token: String, transaction: String, now: Int64) -> Bool {
-        guard var record = live(key, now: now), record.state == .reserved, record.token == token else { return false }
+        let slot = Slot(key)
+        guard var record = held(slot, token: token, now: now) else { return false }
         record.state = .settled
         record.transaction = transaction
-        store(key, record)
+        store(slot, record)
         return true
     }
 
     mutating func release(_ key: NonceKey, token: String, now: Int64) -> Bool {
-        guard holds(key, token: token, now: now) else { return false }
-        store(key, nil)
+        let slot = Slot(key)
+        guard held(slot, token: token, now: now) != nil else { return false }
+        store(slot, nil)
         return true
     }
 
     /// Applies a journal event without the ownership checks (they held when it was written).
     mutating func restore(_ key: NonceKey, _ record: NonceRecord?) {
-        store(key, record)
+        store(Slot(key), record)
     }
 
     mutating func sweep(now: Int64) {
@@ -101,11 +128,8 @@ struct Word256: Hashable, Sendable {
     var w0: UInt64, w1: UInt64, w2: UInt64, w3: UInt64
 
     init?(_ text: String) {
-        guard let bytes = PackedHex.canonical(text, byteCount: 32) else { return nil }
-        w0 = PackedHex.word(bytes, 0)
-        w1 = PackedHex.word(bytes, 8)
-        w2 = PackedHex.word(bytes, 16)
-        w3 = PackedHex.word(bytes, 24)
+        guard let words = PackedHex.words(text, byteCount: 32) else { return nil }
+        (w0, w1, w2, w3) = words
     }
 
     var text: String { PackedHex.text([w0, w1, w2, w3], byteCount: 32) }
@@ -116,29 +140,43 @@ struct Word160: Hashable, Sendable {
     var w0: UInt64, w1: UInt64, w2: UInt32
 
     init?(_ text: String) {
-        guard let bytes = PackedHex.canonical(text, byteCount: 20) else { return nil }
-        w0 = PackedHex.word(bytes, 0)
-        w1 = PackedHex.word(bytes, 8)
-        w2 = UInt32(truncatingIfNeeded: PackedHex.word(bytes + [0, 0, 0, 0], 16) >> 32)
+        guard let words = PackedHex.words(text, byteCount: 20) else { return nil }
+        (w0, w1, w2) = (words.0, words.1, UInt32(truncatingIfNeeded: words.2 >> 32))
     }
 
     var text: String { PackedHex.text([w0, w1, UInt64(w2) << 32], byteCount: 20) }
 }
 
 enum PackedHex {
-    /// The bytes of `0x` + lowercase hex of exactly `byteCount` bytes: only a string that packs
-    /// and unpacks to itself is packed.
-    static func canonical(_ text: String, byteCount: Int) -> [UInt8]? {
-        guard text.utf8.count == 2 + 2 * byteCount, text.utf8.allSatisfy({ !(0x41...0x46).contains($0) }),
-            text.utf8.dropFirst().first == 0x78
-        else { return nil }
-        return Hex.decode(text, byteCount: byteCount)
-    }
-
-    static func word(_ bytes: [UInt8], _ start: Int) -> UInt64 {
-        var value: UInt64 = 0
-        for index in start..<start + 8 { value = value << 8 | UInt64(bytes[index]) }
-        return value
+    /// `0x` (when `prefixed`) and exactly `byteCount` (≤ 32) bytes of lowercase hex, as big-endian
+    /// words, the last one left-aligned. Only a string that packs and unpacks to itself packs, so
+    /// uppercase digits are refused. Reads the text in place: nothing is allocated.
+    static func words(_ text: String, byteCount: Int, prefixed: Bool = true)
+        -> (UInt64, UInt64, UInt64, UInt64)?
+    {
+        var text = text
+        return text.withUTF8 { utf8 -> (UInt64, UInt64, UInt64, UInt64)? in
+            let start = prefixed ? 2 : 0
+            guard utf8.count == start + 2 * byteCount else { return nil }
+            if prefixed, utf8[0] != UInt8(ascii: "0") || utf8[1] != UInt8(ascii: "x") { return nil }
+            var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+            for index in 0..<2 * byteCount {
+                let digit: UInt64
+                switch utf8[start + index] {
+                case 0x30...0x39: digit = UInt64(utf8[start + index] - 0x30)
+                case 0x61...0x66: digit = UInt64(utf8[start + index] - 0x61 + 10)
+                default: return nil
+                }
+                let shift = UInt64(60 - 4 * (index % 16))
+                switch index / 16 {
+                case 0: words.0 |= digit << shift
+                case 1: words.1 |= digit << shift
+                case 2: words.2 |= digit << shift
+                default: words.3 |= digit << shift
+                }
+            }
+            return words
+        }
     }
 
     static func text(_ words: [UInt64], byteCount: Int) -> String {
@@ -181,7 +219,7 @@ struct PackedNonceRecord: Sendable {
     var settled: Bool
 
     init?(_ record: NonceRecord) {
-        guard let token = PackedHex.canonical("0x" + record.token, byteCount: 16) else { return nil }
+        guard let token = PackedHex.words(record.token, byteCount: 16, prefixed: false) else { return nil }
         if let transaction = record.transaction {
             guard let packed = Word256(transaction) else { return nil }
             self.transaction = packed
@@ -189,8 +227,7 @@ struct PackedNonceRecord: Sendable {
             self.transaction = nil
         }
         expiresAt = record.expiresAt
-        token0 = PackedHex.word(token, 0)
-        token1 = PackedHex.word(token, 8)
+        (token0, token1) = (token.0, token.1)
         settled = record.state == .settled
     }
 
