@@ -8,6 +8,8 @@ public final class Authorizer: Sendable {
     public let routes: [String: RouteRequirements]
     public let verifier: PaymentVerifier
     public let ledger: any NonceLedger
+    /// `ledger`, when it is in-process: it can answer without suspending (cast once, not per request).
+    let synchronousLedger: (any SynchronousNonceLedger)?
     /// Takes granted payments to the chain; nil only in tests of the decision path alone.
     public let settlements: Settlements?
     /// Rate limits and free quotas by route, the store they live in, and whose `X-Forwarded-For`
@@ -35,6 +37,7 @@ public final class Authorizer: Sendable {
         self.routes = routes
         self.verifier = verifier
         self.ledger = ledger
+        self.synchronousLedger = ledger as? any SynchronousNonceLedger
         self.settlements = settlements
         self.limits = limits.filter { !$0.value.isEmpty }
         self.limiter = limiter
@@ -78,9 +81,8 @@ public final class Authorizer: Sendable {
         }
         var verifier = self.verifier
         if settlements?.policy(name).verify == .facilitator { verifier.checksSignature = false }
-        let known = ledger as? any SynchronousNonceLedger
         switch verifier.verify(request.payment, route: route, now: now(),
-                               alreadyUsed: { known?.isUsedImmediately($0) ?? false }) {
+                               alreadyUsed: { self.synchronousLedger?.isUsedImmediately($0) ?? false }) {
         case .failure(let failure):
             return .failure(DecisionError(refuse(failure, route: route, request: request)))
         case .success(let payment):
@@ -228,7 +230,7 @@ public final class Authorizer: Sendable {
     public func reserveImmediately(_ payment: VerifiedPayment, route: RouteRequirements, request: AuthorizeRequest)
         -> Decision?
     {
-        guard let ledger = ledger as? any SynchronousNonceLedger, ledger.decidesWithoutBlocking else { return nil }
+        guard let ledger = synchronousLedger, ledger.decidesWithoutBlocking else { return nil }
         if let settlements, !settlements.acceptsImmediately(route.name) { return nil }
         let paymentId = PaymentId.make()
         let won = Result {
