@@ -133,14 +133,6 @@ final class AppendLog {
         return lines
     }
 
-    /// Rewrites the file with exactly `text` (`lines` records), atomically.
-    func replace(with text: String, lines: Int) throws(JournalError) {
-        try replace { (emit) throws(JournalError) -> Int in
-            if !text.isEmpty { _ = try emit(text) }
-            return lines
-        }
-    }
-
     /// Rewrites the file atomically with what `body` emits, streamed through a buffer so a large
     /// rewrite never holds the whole file in memory. `emit` takes complete lines and answers the
     /// offset they start at in the new file; `body` returns how many records it wrote.

@@ -80,13 +80,14 @@ final class NonceJournal {
 
     /// Rewrites the journal with only `records`, atomically.
     func compact(records: [(NonceKey, NonceRecord)]) throws(NonceJournalError) {
-        var text = ""
-        for (key, record) in records {
-            text += Self.reserved(key, token: record.token, expiresAt: record.expiresAt)
-            if record.state == .settled {
-                text += Self.settled(key, token: record.token, transaction: record.transaction ?? "-")
+        try log.replace { (emit) throws(NonceJournalError) -> Int in
+            for (key, record) in records {
+                _ = try emit(Self.reserved(key, token: record.token, expiresAt: record.expiresAt))
+                if record.state == .settled {
+                    _ = try emit(Self.settled(key, token: record.token, transaction: record.transaction ?? "-"))
+                }
             }
+            return records.count
         }
-        try log.replace(with: text, lines: records.count)
     }
 }
