@@ -1,4 +1,5 @@
 import Foundation
+import HeapModule
 import Testing
 import X402
 @testable import X402Sidecar
@@ -150,12 +151,12 @@ import X402
     }
 
     @Test func heapGivesTheSmallestFirst() {
-        var heap = MinHeap<Int>()
+        var heap = Heap<Int>()
         var generator = SystemRandomNumberGenerator()
         let values = (0..<500).map { _ in Int.random(in: 0..<100, using: &generator) }
         for value in values { heap.insert(value) }
         var out: [Int] = []
-        while let value = heap.removeMin() { out.append(value) }
+        while let value = heap.popMin() { out.append(value) }
         #expect(out == values.sorted())
     }
 }

@@ -1,3 +1,4 @@
+import HeapModule
 import Synchronization
 import X402
 
@@ -66,7 +67,7 @@ public final class EmbeddedSettlementQueue: SynchronousSettlementQueue {
         var entries: [String: Entry] = [:]
         /// The jobs themselves, only when there is no journal (memory-only queue).
         var bodies: [String: SettlementJob] = [:]
-        var ready = MinHeap<Ready>()
+        var ready = Heap<Ready>()
         var leases: [String: Int64] = [:]
         var counts = SettlementQueueStats()
         var nextGeneration: UInt64 = 1
@@ -216,11 +217,7 @@ public final class EmbeddedSettlementQueue: SynchronousSettlementQueue {
 
     /// Drops heap items left behind by jobs that changed or finished since they were pushed.
     private static func pruneReady(_ state: inout State) {
-        var fresh = MinHeap<Ready>()
-        for item in state.ready.unordered where state.entries[item.id]?.generation == item.generation {
-            fresh.insert(item)
-        }
-        state.ready = fresh
+        state.ready = Heap(state.ready.unordered.filter { state.entries[$0.id]?.generation == $0.generation })
     }
 
     public func claim(now: Int64, limit: Int, lease: Int64) async throws -> [SettlementJob] {
@@ -229,7 +226,7 @@ public final class EmbeddedSettlementQueue: SynchronousSettlementQueue {
             var later: [Ready] = []
             defer { for item in later { state.ready.insert(item) } }
             while claimed.count < limit, let top = state.ready.min, top.readyAt <= now {
-                var item = state.ready.removeMin()!
+                var item = state.ready.removeMin()
                 guard let entry = state.entries[item.id], entry.generation == item.generation else { continue }
                 if let until = state.leases[item.id], until > now {
                     item.readyAt = until  // claimed by a worker: claimable again if its lease runs out
@@ -267,43 +264,6 @@ public final class EmbeddedSettlementQueue: SynchronousSettlementQueue {
 
     public func checkReady() async throws {
         if let failure = state.withLock({ $0.failure }) { throw failure }
-    }
-}
-
-/// A binary min-heap (the queue's due jobs).
-struct MinHeap<Element: Comparable> {
-    private var items: [Element] = []
-
-    var count: Int { items.count }
-    var min: Element? { items.first }
-    var unordered: [Element] { items }
-
-    mutating func insert(_ element: Element) {
-        items.append(element)
-        var child = items.count - 1
-        while child > 0 {
-            let parent = (child - 1) / 2
-            guard items[child] < items[parent] else { break }
-            items.swapAt(child, parent)
-            child = parent
-        }
-    }
-
-    mutating func removeMin() -> Element? {
-        guard !items.isEmpty else { return nil }
-        items.swapAt(0, items.count - 1)
-        let smallest = items.removeLast()
-        var parent = 0
-        while true {
-            let left = 2 * parent + 1, right = left + 1
-            var smallestIndex = parent
-            if left < items.count, items[left] < items[smallestIndex] { smallestIndex = left }
-            if right < items.count, items[right] < items[smallestIndex] { smallestIndex = right }
-            if smallestIndex == parent { break }
-            items.swapAt(parent, smallestIndex)
-            parent = smallestIndex
-        }
-        return smallest
     }
 }
 
