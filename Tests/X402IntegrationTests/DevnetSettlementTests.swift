@@ -46,12 +46,24 @@ struct DevnetInfo {
         RouteRequirements(name: "weather", description: "Weather", mimeType: "application/json", options: [option])
     }
 
-    /// A granted payment from `payer` with a fresh nonce, as the authorizer would hand it over.
-    func grant(from payer: Account, version: Int = 2) throws -> Grant {
+    /// A payment header signed by `payer` for this route, with a fresh nonce.
+    func paymentHeader(from payer: Account, version: Int = 2) throws -> String {
         let signer = try #require(PaymentSigner(privateKeyHex: payer.privateKey))
         let resource = ResourceInfo(url: "http://localhost/weather", description: "Weather", mimeType: "application/json")
-        let header = signer.header(paying: option, resource: resource, version: version, now: UnixClock.seconds(),
-                                   nonce: OpenSSL.randomBytes(32))
+        return signer.header(paying: option, resource: resource, version: version, now: UnixClock.seconds(),
+                             nonce: OpenSSL.randomBytes(32))
+    }
+
+    /// An `/authorize` request for the route carrying a fresh v2 payment from `payer`.
+    func paidRequest(from payer: Account) throws -> AuthorizeRequest {
+        AuthorizeRequest(
+            route: "weather", method: "GET", uri: "/weather", scheme: "http", host: "localhost", clientAddress: nil,
+            requestId: nil, payment: PresentedPayment(v2Header: try paymentHeader(from: payer)))
+    }
+
+    /// A granted payment from `payer` with a fresh nonce, as the authorizer would hand it over.
+    func grant(from payer: Account, version: Int = 2) throws -> Grant {
+        let header = try paymentHeader(from: payer, version: version)
         let presented = version == 2 ? PresentedPayment(v2Header: header) : PresentedPayment(v1Header: header)
         switch PaymentVerifier().verify(presented, route: route, now: UnixClock.seconds()) {
         case .success(let payment): return Grant(payment: payment, paymentId: Hex.encode(OpenSSL.randomBytes(16), prefix: false))
@@ -82,9 +94,11 @@ struct DevnetSettlementTests {
     let logger = Logger(label: "devnet-test")
     let noRecord: @Sendable (String) async throws -> Void = { _ in }
 
-    func relayer(_ info: DevnetInfo, rpc: EthereumRPC, legacy: Bool = false) throws -> Relayer {
+    func relayer(_ info: DevnetInfo, rpc: EthereumRPC, configure: (inout Relayer.Options) -> Void = { _ in }) throws
+        -> Relayer
+    {
         var options = Relayer.Options()
-        options.legacyTransactions = legacy
+        configure(&options)
         return try #require(Relayer(rpc: rpc, chainId: 84532, privateKeyHex: info.relayer.privateKey, options: options,
                                     logger: logger))
     }
@@ -138,10 +152,7 @@ struct DevnetSettlementTests {
     @Test func aSentTransactionNotYetMinedIsWaitedForNotResubmitted() async throws {
         let info = try DevnetInfo.load()
         let rpc = EthereumRPC(url: info.rpcURL)
-        var options = Relayer.Options()
-        options.receiptTimeoutSeconds = 1
-        let relayer = try #require(Relayer(rpc: rpc, chainId: 84532, privateKeyHex: info.relayer.privateKey,
-                                           options: options, logger: logger))
+        let relayer = try relayer(info, rpc: rpc) { $0.receiptTimeoutSeconds = 1 }
         let payer = info.payers[1]
         let payerBefore = try await info.balance(rpc, payer.address)
         var job = info.job(try info.grant(from: payer), via: .relayer)
@@ -180,7 +191,7 @@ struct DevnetSettlementTests {
     @Test func relayerLegacyTransactionsAndV1Payments() async throws {
         let info = try DevnetInfo.load()
         let rpc = EthereumRPC(url: info.rpcURL)
-        let relayer = try relayer(info, rpc: rpc, legacy: true)
+        let relayer = try relayer(info, rpc: rpc) { $0.legacyTransactions = true }
         let payer = info.payers[1]
         let before = try await info.balance(rpc, payer.address)
         let outcome = await relayer.settle(info.job(try info.grant(from: payer, version: 1), via: .relayer), record: noRecord)
@@ -199,10 +210,7 @@ struct DevnetSettlementTests {
         #expect(relayerOutcome == .failed(reason: .insufficientBalance, message: "payer balance is below the price"))
 
         // Without the balance pre-check the simulation refuses it with USDC's revert string.
-        var options = Relayer.Options()
-        options.checkBalance = false
-        let simulating = try #require(Relayer(rpc: rpc, chainId: 84532, privateKeyHex: info.relayer.privateKey,
-                                              options: options, logger: logger))
+        let simulating = try relayer(info, rpc: rpc) { $0.checkBalance = false }
         let simulated = await simulating.settle(info.job(grant, via: .relayer), record: noRecord)
         guard case .failed(let reason, _) = simulated else {
             Issue.record("expected failed, got \(simulated)")
@@ -265,14 +273,7 @@ struct DevnetSettlementTests {
                                     settlements: settlements)
         let payer = info.payers[3]
         let before = try await info.balance(rpc, payer.address)
-        let signer = try #require(PaymentSigner(privateKeyHex: payer.privateKey))
-        let header = signer.header(
-            paying: info.option,
-            resource: ResourceInfo(url: "http://localhost/weather", description: "Weather", mimeType: "application/json"),
-            now: UnixClock.seconds(), nonce: OpenSSL.randomBytes(32))
-        let request = AuthorizeRequest(
-            route: "weather", method: "GET", uri: "/weather", scheme: "http", host: "localhost", clientAddress: nil,
-            requestId: nil, payment: PresentedPayment(v2Header: header))
+        let request = try info.paidRequest(from: payer)
         let decision = await authorizer.decide(request)
         guard case .allow(let grant) = decision, let transaction = grant.transaction else {
             Issue.record("expected allow with a transaction, got \(decision)")
@@ -310,15 +311,8 @@ struct DevnetSettlementTests {
         settings.via = .relayer
         settings.workerIdleMilliseconds = 50
         settings.retryBaseMilliseconds = 200
-        var options = Relayer.Options()
-        if cutOffByTheBeforeTimeout {
-            settings.beforeTimeoutSeconds = 1
-            options.receiptTimeoutSeconds = 30
-        } else {
-            options.receiptTimeoutSeconds = 1
-        }
-        let relayer = try #require(Relayer(rpc: rpc, chainId: 84532, privateKeyHex: info.relayer.privateKey,
-                                           options: options, logger: logger))
+        if cutOffByTheBeforeTimeout { settings.beforeTimeoutSeconds = 1 }
+        let relayer = try relayer(info, rpc: rpc) { $0.receiptTimeoutSeconds = cutOffByTheBeforeTimeout ? 30 : 1 }
         let ledger = MemoryNonceLedger()
         let queue = try EmbeddedSettlementQueue(path: nil)
         let settlements = Settlements(
@@ -328,14 +322,7 @@ struct DevnetSettlementTests {
                                     settlements: settlements)
         let payer = info.payers[cutOffByTheBeforeTimeout ? 4 : 2]
         let before = try await info.balance(rpc, payer.address)
-        let signer = try #require(PaymentSigner(privateKeyHex: payer.privateKey))
-        let header = signer.header(
-            paying: info.option,
-            resource: ResourceInfo(url: "http://localhost/weather", description: "Weather", mimeType: "application/json"),
-            now: UnixClock.seconds(), nonce: OpenSSL.randomBytes(32))
-        let request = AuthorizeRequest(
-            route: "weather", method: "GET", uri: "/weather", scheme: "http", host: "localhost", clientAddress: nil,
-            requestId: nil, payment: PresentedPayment(v2Header: header))
+        let request = try info.paidRequest(from: payer)
 
         _ = try await rpc.call("evm_setAutomine", "[false]")
         let decision = await authorizer.decide(request)
