@@ -133,7 +133,7 @@ public enum SidecarApplication {
                                        graceSeconds: 1, admin: true))
         }
         if let settlements {
-            if settlements.settings.runsWorker { services.append(settlements) }
+            if settlements.settings.runsWorker { services.append(SettlementWorker(settlements: settlements)) }
             if let path = configuration.server.reportSocket {
                 services.append(ReportListener(path: path, mode: configuration.server.unixSocketMode, settlements: settlements,
                                                logger: logger))

@@ -336,7 +336,7 @@ struct DevnetSettlementTests {
         }
         #expect(grant.transaction == nil, "not settled yet: no PAYMENT-RESPONSE to give")
         #expect(job.state == .pending)
-        let worker = Task { try await settlements.run() }
+        let worker = Task { try await SettlementWorker(settlements: settlements).run() }
         defer { worker.cancel() }
         let deadline = ContinuousClock.now + .seconds(30)
         while ContinuousClock.now < deadline, try await queue.job(grant.paymentId)?.state != .settled {
@@ -365,14 +365,18 @@ struct DevnetSettlementTests {
         var ids: [String] = []
         for _ in 0..<5 {
             let grant = try info.grant(from: payer)
-            #expect(try await ledger.reserve(grant.payment.nonceKey, token: grant.paymentId, expiresAt: UnixClock.seconds() + 600))
+            #expect(try await ledger.reserve(grant.payment.nonceKey, token: grant.paymentId, expiresAt: UnixClock.seconds() + 600).value)
             let request = AuthorizeRequest(
                 route: "weather", method: "GET", uri: "/weather", scheme: "http", host: "localhost", clientAddress: nil,
                 requestId: nil, payment: PresentedPayment())
-            #expect(await settlements.accept(grant, route: info.route, request: request) == .allow(grant))
+            let queued = SettlementLifecycle.queued(
+                grant, route: info.route, policy: settlements.policy(info.route.name), settings: settings,
+                resource: ResourceInfo(url: request.resourceURL, description: "", mimeType: "application/json"),
+                now: UnixClock.seconds())
+            #expect(await settlements.recorder.apply(queued) == .applied)
             ids.append(grant.paymentId)
         }
-        let worker = Task { try await settlements.run() }
+        let worker = Task { try await SettlementWorker(settlements: settlements).run() }
         defer { worker.cancel() }
         let deadline = ContinuousClock.now + .seconds(60)
         while ContinuousClock.now < deadline, try await queue.stats().pending > 0 {

@@ -42,7 +42,7 @@ struct RedisNonceLedgerTests {
                 try await withThrowingTaskGroup(of: Bool.self) { group in
                     for index in 0..<200 {
                         let ledger = index.isMultiple(of: 2) ? first : second
-                        group.addTask { try await ledger.reserve(key, token: "t\(index)", expiresAt: Self.future) }
+                        group.addTask { try await ledger.reserve(key, token: "t\(index)", expiresAt: Self.future).value }
                     }
                     return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
                 }
@@ -54,21 +54,21 @@ struct RedisNonceLedgerTests {
     @Test func ownerOnlySettleAndRelease() async throws {
         try await Self.withLedger { ledger in
             let key = Self.key("owner")
-            #expect(try await ledger.reserve(key, token: "a", expiresAt: Self.future))
-            #expect(try await !ledger.reserve(key, token: "b", expiresAt: Self.future))
+            #expect(try await ledger.reserve(key, token: "a", expiresAt: Self.future).value)
+            #expect(try await !ledger.reserve(key, token: "b", expiresAt: Self.future).value)
             #expect(try await !ledger.release(key, token: "b"))
             #expect(try await !ledger.markSettled(key, token: "b", transaction: "0xabc"))
             #expect(try await ledger.record(key) == NonceRecord(state: .reserved, token: "a", expiresAt: Self.future))
             #expect(try await ledger.release(key, token: "a"))
             #expect(try await ledger.record(key) == nil)
-            #expect(try await ledger.reserve(key, token: "c", expiresAt: Self.future))
+            #expect(try await ledger.reserve(key, token: "c", expiresAt: Self.future).value)
             #expect(try await ledger.markSettled(key, token: "c", transaction: "0xabc"))
             #expect(
                 try await ledger.record(key)
                     == NonceRecord(state: .settled, token: "c", expiresAt: Self.future, transaction: "0xabc"))
             #expect(try await !ledger.release(key, token: "c"))
             #expect(try await !ledger.markSettled(key, token: "c", transaction: "0xdef"))
-            #expect(try await !ledger.reserve(key, token: "d", expiresAt: Self.future))
+            #expect(try await !ledger.reserve(key, token: "d", expiresAt: Self.future).value)
             // The key carries the whole identity in its hash tag and expires with the authorization.
             let ttl = try await ledger.client.send(["TTL", ledger.redisKey(key)])
             guard case .integer(let seconds) = ttl else {
@@ -83,10 +83,10 @@ struct RedisNonceLedgerTests {
     @Test func reservationsExpireWithTheAuthorization() async throws {
         try await Self.withLedger { ledger in
             let key = Self.key("expiry")
-            #expect(try await ledger.reserve(key, token: "a", expiresAt: UnixClock.seconds() + 1))
+            #expect(try await ledger.reserve(key, token: "a", expiresAt: UnixClock.seconds() + 1).value)
             try await Task.sleep(for: .milliseconds(2100))
             #expect(try await ledger.record(key) == nil)
-            #expect(try await ledger.reserve(key, token: "b", expiresAt: Self.future))
+            #expect(try await ledger.reserve(key, token: "b", expiresAt: Self.future).value)
         }
     }
 
@@ -106,7 +106,7 @@ struct RedisNonceLedgerTests {
     @Test func scriptsReloadAfterScriptFlush() async throws {
         try await Self.withLedger { ledger in
             let key = Self.key("noscript")
-            #expect(try await ledger.reserve(key, token: "a", expiresAt: Self.future))
+            #expect(try await ledger.reserve(key, token: "a", expiresAt: Self.future).value)
             _ = try await ledger.client.send(["SCRIPT", "FLUSH"])
             #expect(try await ledger.release(key, token: "a"))
         }
@@ -116,9 +116,9 @@ struct RedisNonceLedgerTests {
     func reconnectsAfterARedisRestartAndFailsClosedMeanwhile() async throws {
         try await Self.withLedger { ledger in
             let key = Self.key("restart")
-            #expect(try await ledger.reserve(key, token: "a", expiresAt: Self.future))
+            #expect(try await ledger.reserve(key, token: "a", expiresAt: Self.future).value)
             try IntegrationEnvironment.redisControl("stop")
-            await #expect(throws: (any Error).self) { try await ledger.reserve(Self.key("down"), token: "x", expiresAt: Self.future) }
+            await #expect(throws: (any Error).self) { try await ledger.reserve(Self.key("down"), token: "x", expiresAt: Self.future).value }
             await #expect(throws: (any Error).self) { try await ledger.checkReady() }
             try IntegrationEnvironment.redisControl("start")
             // Backoff is at most a few seconds; the client reconnects by itself.
@@ -128,7 +128,7 @@ struct RedisNonceLedgerTests {
                 if !ready { try await Task.sleep(for: .milliseconds(100)) }
             }
             #expect(ready)
-            #expect(try await ledger.reserve(Self.key("after"), token: "b", expiresAt: Self.future))
+            #expect(try await ledger.reserve(Self.key("after"), token: "b", expiresAt: Self.future).value)
         }
     }
 }

@@ -24,7 +24,7 @@ import X402
         let wins = try await withThrowingTaskGroup(of: Bool.self) { group in
             for index in 0..<200 {
                 let target = index.isMultiple(of: 2) ? ledger : (other ?? ledger)
-                group.addTask { try await target.reserve(key, token: "t\(index)", expiresAt: future) }
+                group.addTask { try await target.reserve(key, token: "t\(index)", expiresAt: future).value }
             }
             return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
         }
@@ -43,21 +43,21 @@ import X402
     func onlyTheOwnerSettlesOrReleases(kind: String) async throws {
         let ledger: any NonceLedger = kind == "memory" ? MemoryNonceLedger() : try EmbeddedNonceLedger(path: Self.temporaryJournal())
         let key = Self.key("owner")
-        #expect(try await ledger.reserve(key, token: "a", expiresAt: Self.future))
-        #expect(try await !ledger.reserve(key, token: "b", expiresAt: Self.future))
+        #expect(try await ledger.reserve(key, token: "a", expiresAt: Self.future).value)
+        #expect(try await !ledger.reserve(key, token: "b", expiresAt: Self.future).value)
         #expect(try await !ledger.release(key, token: "b"))
         #expect(try await !ledger.markSettled(key, token: "b", transaction: "0xabc"))
         #expect(try await ledger.release(key, token: "a"))
         #expect(try await ledger.record(key) == nil)
         // Released: the payer may present the same authorization again.
-        #expect(try await ledger.reserve(key, token: "c", expiresAt: Self.future))
+        #expect(try await ledger.reserve(key, token: "c", expiresAt: Self.future).value)
         #expect(try await ledger.markSettled(key, token: "c", transaction: "0xabc"))
         let record = try await ledger.record(key)
         #expect(record?.state == .settled)
         #expect(record?.transaction == "0xabc")
         // Settled is final: never released, never reserved again.
         #expect(try await !ledger.release(key, token: "c"))
-        #expect(try await !ledger.reserve(key, token: "d", expiresAt: Self.future))
+        #expect(try await !ledger.reserve(key, token: "d", expiresAt: Self.future).value)
     }
 
     @Test func expiredRecordsAreForgotten() async throws {
@@ -67,24 +67,24 @@ import X402
         let clock = Clock()
         let ledger = try EmbeddedNonceLedger(path: Self.temporaryJournal(), now: { clock.now })
         let key = Self.key("expiry")
-        #expect(try await ledger.reserve(key, token: "a", expiresAt: 1100))
+        #expect(try await ledger.reserve(key, token: "a", expiresAt: 1100).value)
         clock.now = 1099
-        #expect(try await !ledger.reserve(key, token: "b", expiresAt: 1200))
+        #expect(try await !ledger.reserve(key, token: "b", expiresAt: 1200).value)
         clock.now = 1100
         #expect(try await ledger.record(key) == nil)
-        #expect(try await ledger.reserve(key, token: "b", expiresAt: 1200))
+        #expect(try await ledger.reserve(key, token: "b", expiresAt: 1200).value)
     }
 
     @Test func embeddedLedgerRemembersAcrossRestart() async throws {
         let path = Self.temporaryJournal()
         do {
             let ledger = try EmbeddedNonceLedger(path: path)
-            #expect(try await ledger.reserve(Self.key("reserved"), token: "r", expiresAt: Self.future))
-            #expect(try await ledger.reserve(Self.key("settled"), token: "s", expiresAt: Self.future))
+            #expect(try await ledger.reserve(Self.key("reserved"), token: "r", expiresAt: Self.future).value)
+            #expect(try await ledger.reserve(Self.key("settled"), token: "s", expiresAt: Self.future).value)
             #expect(try await ledger.markSettled(Self.key("settled"), token: "s", transaction: "0xfeed"))
-            #expect(try await ledger.reserve(Self.key("released"), token: "x", expiresAt: Self.future))
+            #expect(try await ledger.reserve(Self.key("released"), token: "x", expiresAt: Self.future).value)
             #expect(try await ledger.release(Self.key("released"), token: "x"))
-            #expect(try await ledger.reserve(Self.key("expired"), token: "e", expiresAt: UnixClock.seconds() - 1))
+            #expect(try await ledger.reserve(Self.key("expired"), token: "e", expiresAt: UnixClock.seconds() - 1).value)
         }
         // A crash mid-write leaves a torn last line; it must be ignored.
         let handle = try #require(FileHandle(forWritingAtPath: path))
@@ -93,10 +93,10 @@ import X402
         try handle.close()
 
         let reopened = try EmbeddedNonceLedger(path: path)
-        #expect(try await !reopened.reserve(Self.key("reserved"), token: "other", expiresAt: Self.future))
-        #expect(try await !reopened.reserve(Self.key("settled"), token: "other", expiresAt: Self.future))
+        #expect(try await !reopened.reserve(Self.key("reserved"), token: "other", expiresAt: Self.future).value)
+        #expect(try await !reopened.reserve(Self.key("settled"), token: "other", expiresAt: Self.future).value)
         #expect(try await reopened.record(Self.key("settled"))?.transaction == "0xfeed")
-        #expect(try await reopened.reserve(Self.key("released"), token: "again", expiresAt: Self.future))
+        #expect(try await reopened.reserve(Self.key("released"), token: "again", expiresAt: Self.future).value)
         #expect(try await reopened.record(Self.key("expired")) == nil)
         // The original owner can still settle its reservation after the restart.
         #expect(try await reopened.markSettled(Self.key("reserved"), token: "r", transaction: "0x01"))
@@ -110,7 +110,7 @@ import X402
             try await Self.exactlyOneWins(ledger)
         }
         let reopened = try EmbeddedNonceLedger(path: path)
-        #expect(try await !reopened.reserve(Self.key("contended"), token: "late", expiresAt: Self.future))
+        #expect(try await !reopened.reserve(Self.key("contended"), token: "late", expiresAt: Self.future).value)
         #expect(try await reopened.record(Self.key("contended"))?.state == .reserved)
     }
 
@@ -124,9 +124,9 @@ import X402
     @Test func journalFieldsCannotBreakTheLineFormat() async throws {
         let ledger = try EmbeddedNonceLedger(path: Self.temporaryJournal())
         await #expect(throws: NonceJournalError.self) {
-            try await ledger.reserve(Self.key("k"), token: "bad token\nR 1", expiresAt: Self.future)
+            try await ledger.reserve(Self.key("k"), token: "bad token\nR 1", expiresAt: Self.future).value
         }
-        #expect(try await ledger.reserve(Self.key("k"), token: "good", expiresAt: Self.future))
+        #expect(try await ledger.reserve(Self.key("k"), token: "good", expiresAt: Self.future).value)
         await #expect(throws: NonceJournalError.self) {
             try await ledger.markSettled(Self.key("k"), token: "good", transaction: "0x1 0x2")
         }

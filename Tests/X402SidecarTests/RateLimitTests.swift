@@ -52,21 +52,28 @@ import X402
         }
     }
 
-    /// The embedded limiter answers unpaid requests on the event loop; same answers as the task path.
+    /// The embedded limiter answers in place: `start` decides on the event loop, with the same
+    /// answers as the task path.
     @Test func inLoopPathMatchesTheAsyncPath() async throws {
         let limits = RouteLimits(rules: [.init(name: "ip", rule: try RateRule.parse("10/s burst 3").get(), key: .ip)])
         let inLoop = authorizer(limits, clock: { 5_000_000 })
         let viaTask = authorizer(limits, clock: { 5_000_000 })
         let request = AuthorizeRequest(route: "api", clientAddress: "198.51.100.9")
         for _ in 0..<5 {
-            let immediate = try #require(inLoop.decideLimitedImmediately(request, route: Self.route, limits: limits))
+            guard case .decided(let immediate) = inLoop.start(request) else {
+                Issue.record("an in-process limiter suspended")
+                return
+            }
             let awaited = await viaTask.decide(request)
             #expect(immediate == awaited)
         }
-        // Paid requests and free quotas take the task path.
+        // Paid requests and free quotas are decided in place too: the stores are in-process.
         var paid = request
         paid.payment = PresentedPayment(v2Header: "x")
-        #expect(inLoop.decideLimitedImmediately(paid, route: Self.route, limits: limits) == nil)
+        guard case .decided = inLoop.start(paid) else {
+            Issue.record("an in-process limiter suspended a paid request")
+            return
+        }
     }
 
     @Test func freeQuotaRunsOutAfterExactlyN() async throws {

@@ -36,11 +36,11 @@ import X402
     @Test(arguments: [false, true])
     func claimsDueJobsInOrderAndHidesThemForTheLease(onDisk: Bool) async throws {
         let queue = try EmbeddedSettlementQueue(path: onDisk ? Self.journal() : nil)
-        try await queue.put(Self.job(1, dueAt: 300))
-        try await queue.put(Self.job(2, dueAt: 100))
-        try await queue.put(Self.job(3, dueAt: 200))
-        try await queue.put(Self.job(4, state: .held, holdUntil: 150))
-        try await queue.put(Self.job(5, state: .dead))
+        try await queue.put(Self.job(1, dueAt: 300)).value
+        try await queue.put(Self.job(2, dueAt: 100)).value
+        try await queue.put(Self.job(3, dueAt: 200)).value
+        try await queue.put(Self.job(4, state: .held, holdUntil: 150)).value
+        try await queue.put(Self.job(5, state: .dead)).value
         #expect(try await queue.stats() == SettlementQueueStats(pending: 3, held: 1, dead: 1))
 
         #expect(try await queue.claim(now: 99, limit: 10, lease: 30).isEmpty)
@@ -57,14 +57,14 @@ import X402
         var settled = Self.job(2)
         settled.state = .settled
         settled.transaction = "0x" + String(repeating: "1", count: 64)
-        try await queue.put(settled)
+        try await queue.put(settled).value
         var retried = Self.job(3)
         retried.attempts = 1
         retried.dueAt = 1000
-        try await queue.put(retried)
+        try await queue.put(retried).value
         var dead = Self.job(1)
         dead.state = .dead
-        try await queue.put(dead)
+        try await queue.put(dead).value
         #expect(try await queue.stats() == SettlementQueueStats(pending: 1, held: 1, dead: 2))
         #expect(try await queue.job(settled.id) == settled)
         #expect(try await queue.job(retried.id) == retried)
@@ -74,7 +74,7 @@ import X402
 
     @Test func putIfHeldStoresOnlyOverAHeldJob() async throws {
         let queue = try EmbeddedSettlementQueue(path: Self.journal())
-        try await queue.put(Self.job(1, state: .held, holdUntil: 500))
+        try await queue.put(Self.job(1, state: .held, holdUntil: 500)).value
         var decided = Self.job(1, state: .held, holdUntil: 500)
         decided.state = .pending
         decided.upstreamStatus = 200
@@ -89,16 +89,16 @@ import X402
         let path = Self.journal()
         do {
             let queue = try EmbeddedSettlementQueue(path: path)
-            for n in 0..<20 { try await queue.put(Self.job(n, dueAt: Int64(100 + n))) }
+            for n in 0..<20 { try await queue.put(Self.job(n, dueAt: Int64(100 + n))).value }
             for n in 0..<5 {
                 var done = Self.job(n, dueAt: Int64(100 + n))
                 done.state = .settled
-                try await queue.put(done)
+                try await queue.put(done).value
             }
             var changed = Self.job(7, dueAt: 107)
             changed.attempts = 3
             changed.transaction = "0x" + String(repeating: "7", count: 64)
-            try await queue.put(changed)
+            try await queue.put(changed).value
         }
         // A write torn by a crash: the half line never counted.
         let handle = try #require(FileHandle(forWritingAtPath: path))
@@ -123,11 +123,11 @@ import X402
             let queue = try EmbeddedSettlementQueue(path: path)
             // Enough changes to compact several times (the journal outgrows twice the live jobs).
             for n in 0..<3000 {
-                try await queue.put(Self.job(n, dueAt: Int64(n)))
+                try await queue.put(Self.job(n, dueAt: Int64(n))).value
                 if n % 3 != 0 {
                     var done = Self.job(n, dueAt: Int64(n))
                     done.state = .settled
-                    try await queue.put(done)
+                    try await queue.put(done).value
                 }
             }
             let lines = try AppendLog.readLines(path: path).count

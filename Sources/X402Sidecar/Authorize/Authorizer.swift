@@ -2,276 +2,202 @@ import Logging
 import Synchronization
 import X402
 
-/// Makes the payment decision for one request: pure verification first, then the one store call
-/// that makes the authorization single-use.
+/// Runs `AuthorizationFlow` against the stores: the one executor of every decision.
+///
+/// Each action goes to its store, and the store says how it answers (`StoreAnswer`): in place,
+/// and the flow goes on right here — on the event loop, for in-process stores — or with work to
+/// await, and the rest of the decision runs on a task (`resume`). There is no second copy of any
+/// step for either case.
 public final class Authorizer: Sendable {
-    public let routes: [String: RouteRequirements]
-    public let verifier: PaymentVerifier
+    public let policy: AuthorizationPolicy
     public let ledger: any NonceLedger
-    /// `ledger`, when it is in-process: it can answer without suspending (cast once, not per request).
-    let synchronousLedger: (any SynchronousNonceLedger)?
-    /// Takes granted payments to the chain; nil only in tests of the decision path alone.
+    /// Takes granted payments to the chain; nil only when no settlement is configured.
     public let settlements: Settlements?
-    /// Rate limits and free quotas by route, the store they live in, and whose `X-Forwarded-For`
-    /// to believe.
-    public let limits: [String: RouteLimits]
     public let limiter: (any RateLimiter)?
-    public let trustedProxies: TrustedProxies
-    let limitKeyPrefix: String
     let logger: Logger
     /// Store failures of the rate limiter (metrics).
     let limiterFailures = Atomic<Int>(0)
-    /// Unix seconds; injectable for tests.
-    let now: @Sendable () -> Int64
-    /// Seconds past `validBefore` that a reservation is kept (the chain refuses the authorization
-    /// after `validBefore`, so this only covers clock differences with the chain).
-    let reservationMargin: Int64 = 120
 
-    public init(
+    public var routes: [String: RouteRequirements] { policy.routes }
+    public var limits: [String: RouteLimits] { policy.limits }
+
+    public init(policy: AuthorizationPolicy, ledger: any NonceLedger, settlements: Settlements? = nil,
+                limiter: (any RateLimiter)? = nil, logger: Logger = Logger(label: "x402.sidecar")) {
+        self.policy = policy
+        self.ledger = ledger
+        self.settlements = settlements
+        self.limiter = limiter
+        self.logger = logger
+    }
+
+    /// The policy from its parts, with the ledger's in-process peek for replays.
+    public convenience init(
         routes: [String: RouteRequirements], verifier: PaymentVerifier, ledger: any NonceLedger,
         settlements: Settlements? = nil, limits: [String: RouteLimits] = [:], limiter: (any RateLimiter)? = nil,
         trustedProxies: TrustedProxies = TrustedProxies(), limitKeyPrefix: String = "x402",
         logger: Logger = Logger(label: "x402.sidecar"),
         now: @escaping @Sendable () -> Int64 = { UnixClock.seconds() }
     ) {
-        self.routes = routes
-        self.verifier = verifier
-        self.ledger = ledger
-        self.synchronousLedger = ledger as? any SynchronousNonceLedger
-        self.settlements = settlements
-        self.limits = limits.filter { !$0.value.isEmpty }
-        self.limiter = limiter
-        self.trustedProxies = trustedProxies
-        self.limitKeyPrefix = limitKeyPrefix
-        self.logger = logger
-        self.now = now
+        let policy = AuthorizationPolicy(
+            routes: routes, verifier: verifier, limits: limiter == nil ? [:] : limits, trustedProxies: trustedProxies,
+            limitKeyPrefix: limitKeyPrefix, settlement: settlements?.settings, routeSettlement: settlements?.routes ?? [:],
+            hasFacilitator: settlements?.facilitator != nil, now: now,
+            knownUsed: { ledger.isKnownUsed($0) })
+        self.init(policy: policy, ledger: ledger, settlements: settlements, limiter: limiter, logger: logger)
     }
 
-    /// The part of a decision that needs no I/O: either the final decision, or a verified payment
-    /// that must still win its nonce reservation (`reserve`).
-    public enum Step: Sendable {
+    /// Where a decision stands after `start`.
+    public enum Progress: Sendable {
         case decided(Decision)
-        case reserve(VerifiedPayment, RouteRequirements)
-        /// The route has rate limits or a free quota: the whole decision goes to `decideLimited`.
-        case limited(RouteRequirements, RouteLimits)
+        /// A store must be awaited: hand both to `resume` on a task.
+        case suspended(AuthorizationFlow, @Sendable () async -> AuthorizationFlow.Event)
     }
 
-    public func begin(_ request: AuthorizeRequest) -> Step {
-        guard let name = request.route, !name.isEmpty else {
-            return .decided(.misconfigured(reason: "no route name: set $x402_route before including x402/protect.conf"))
-        }
-        guard let route = routes[name] else {
-            return .decided(.misconfigured(reason: "unknown route"))
-        }
-        if let limits = limits[name], limiter != nil {
-            return .limited(route, limits)
-        }
-        switch check(request, route: route) {
-        case .failure(let outcome): return .decided(outcome.decision)
-        case .success(let payment): return .reserve(payment, route)
-        }
+    /// Decides as far as the stores answer in place (call it from the event loop).
+    public func start(_ request: AuthorizeRequest) -> Progress {
+        var flow = AuthorizationFlow(request, policy: policy)
+        return drive(&flow, flow.start())
     }
 
-    /// Local verification, or the decision that ends the request (challenge or refusal).
-    private func check(_ request: AuthorizeRequest, route: RouteRequirements) -> Result<VerifiedPayment, DecisionError> {
-        let name = route.name
-        if request.payment.isEmpty {
-            let challenge = route.challenge(resourceURL: request.resourceURL, error: "payment required")
-            return .failure(DecisionError(.paymentRequired(challenge, failure: nil)))
-        }
-        var verifier = self.verifier
-        if settlements?.policy(name).verify == .facilitator { verifier.checksSignature = false }
-        switch verifier.verify(request.payment, route: route, now: now(),
-                               alreadyUsed: { self.synchronousLedger?.isUsedImmediately($0) ?? false }) {
-        case .failure(let failure):
-            return .failure(DecisionError(refuse(failure, route: route, request: request)))
-        case .success(let payment):
-            return .success(payment)
-        }
-    }
-
-    struct DecisionError: Error {
-        var decision: Decision
-        init(_ decision: Decision) { self.decision = decision }
-    }
-
-    // MARK: Rate limits and free quotas
-
-    /// A route with limits: address-keyed rules first (they also protect the challenge path),
-    /// then the free quota for unpaid requests, then payer-keyed rules once the payment verifies,
-    /// and only then the nonce reservation (a limited request never consumes its authorization).
-    public func decideLimited(_ request: AuthorizeRequest, route: RouteRequirements, limits: RouteLimits) async -> Decision {
-        let unpaid = request.payment.isEmpty
-        let early = limits.rules.filter { $0.key != .payer && ($0.applies == .all || ($0.applies == .unpaid) == unpaid) }
-        if let decision = await enforce(early, route: route, request: request, payer: nil) { return decision }
-        if unpaid, let free = limits.free, let limiter, let value = keyValue(free.key, request: request, payer: nil) {
-            do {
-                if let left = try await limiter.takeFree(
-                    key: storeKey(route: route.name, rule: "free", value: value), limit: free.calls,
-                    windowSeconds: free.windowSeconds)
-                {
-                    return .free(remaining: left)
-                }
-            } catch {
-                // Money-safe either way: without the quota's store, ask for payment.
-                limiterFailures.add(1, ordering: .relaxed)
-                logger.warning("free quota store unavailable; asking for payment", metadata: ["error": "\(error)"])
+    /// Finishes a suspended decision.
+    public func resume(_ flow: AuthorizationFlow, _ work: @Sendable () async -> AuthorizationFlow.Event) async
+        -> Decision
+    {
+        var flow = flow
+        var event = await work()
+        while true {
+            switch drive(&flow, flow.receive(event)) {
+            case .decided(let decision): return decision
+            case .suspended(let next, let more):
+                flow = next
+                event = await more()
             }
         }
-        let payment: VerifiedPayment
-        switch check(request, route: route) {
-        case .failure(let outcome): return outcome.decision
-        case .success(let verified): payment = verified
-        }
-        let late = limits.rules.filter { $0.key == .payer && $0.applies != .unpaid }
-        if let decision = await enforce(late, route: route, request: request, payer: payment.payer) { return decision }
-        return await reserve(payment, route: route, request: request)
     }
 
-    /// The store key of one rule for one client: `prefix:rl:{route|rule|value}` (one hash slot).
-    func storeKey(route: String, rule: String, value: String) -> String {
-        "\(limitKeyPrefix):rl:{\(route)|\(rule)|\(value)}"
-    }
-
-    /// The client identity a rule keys on, or nil when the request has none (then the rule does
-    /// not apply). Header values (API keys, leases) are stored hashed.
-    func keyValue(_ key: RouteLimits.Rule.Key, request: AuthorizeRequest, payer: String?) -> String? {
-        switch key {
-        case .ip:
-            return trustedProxies.clientAddress(peer: request.clientAddress, forwardedFor: request.forwardedFor)
-        case .payer:
-            return payer
-        case .lease:
-            return request.keyHeaders["x-x402-lease"].map(Self.hashed)
-        case .header(let name):
-            return request.keyHeaders[name.lowercased()].map(Self.hashed)
-        }
-    }
-
-    static func hashed(_ value: String) -> String {
-        Hex.encode(OpenSSL.sha256(Array(value.utf8)).prefix(16), prefix: false)
-    }
-
-    private func enforce(_ rules: [RouteLimits.Rule], route: RouteRequirements, request: AuthorizeRequest, payer: String?)
-        async -> Decision?
-    {
-        guard let limiter else { return nil }
-        let (applied, checks) = checks(rules, route: route, request: request, payer: payer)
-        guard !checks.isEmpty else { return nil }
-        do {
-            return verdict(applied, try await limiter.check(checks))
-        } catch {
-            return storeFailure(applied, route: route, error: error)
-        }
-    }
-
-    private func checks(_ rules: [RouteLimits.Rule], route: RouteRequirements, request: AuthorizeRequest, payer: String?)
-        -> ([RouteLimits.Rule], [RateCheck])
-    {
-        var applied: [RouteLimits.Rule] = []
-        var checks: [RateCheck] = []
-        for rule in rules {
-            guard let value = keyValue(rule.key, request: request, payer: payer) else { continue }
-            applied.append(rule)
-            checks.append(RateCheck(key: storeKey(route: route.name, rule: rule.name, value: value), rule: rule.rule))
-        }
-        return (applied, checks)
-    }
-
-    private func verdict(_ applied: [RouteLimits.Rule], _ outcomes: [GCRA.Outcome]) -> Decision? {
-        for (rule, outcome) in zip(applied, outcomes) where !outcome.allowed {
-            return .rateLimited(RateLimitNotice(
-                policy: rule.name, rule: rule.rule,
-                retryAfterSeconds: Int(max(1, (outcome.retryAfterMicros + 999_999) / 1_000_000)),
-                resetSeconds: Int(max(1, (outcome.resetMicros + 999_999) / 1_000_000))))
-        }
-        return nil
-    }
-
-    private func storeFailure(_ applied: [RouteLimits.Rule], route: RouteRequirements, error: any Error) -> Decision? {
-        limiterFailures.add(1, ordering: .relaxed)
-        let closed = applied.filter { !$0.failOpen }
-        logger.warning("rate limiter store unavailable", metadata: [
-            "error": "\(error)", "route": "\(route.name)",
-            "policy": "\(closed.isEmpty ? "fail-open: allowed" : "fail-closed: refused")"])
-        if closed.isEmpty { return nil }
-        return .unavailable(reason: "rate limiter unavailable", retryAfter: 5)
-    }
-
-    /// An unpaid request on a route limited in process (the embedded store): decided on the
-    /// event loop, like an unlimited one. nil when it needs the asynchronous path.
-    public func decideLimitedImmediately(_ request: AuthorizeRequest, route: RouteRequirements, limits: RouteLimits)
-        -> Decision?
-    {
-        guard request.payment.isEmpty, limits.free == nil, let limiter = limiter as? EmbeddedRateLimiter else { return nil }
-        let early = limits.rules.filter { $0.key != .payer && $0.applies != .paid }
-        let (applied, checks) = checks(early, route: route, request: request, payer: nil)
-        if !checks.isEmpty, let limited = verdict(applied, limiter.checkImmediately(checks)) { return limited }
-        return .paymentRequired(route.challenge(resourceURL: request.resourceURL, error: "payment required"), failure: nil)
-    }
-
-    /// Claims the authorization for this request. Fails closed when the ledger is unreachable.
-    public func reserve(_ payment: VerifiedPayment, route: RouteRequirements, request: AuthorizeRequest) async -> Decision {
-        if let refusal = await settlements?.facilitatorVerdict(payment, route: route, request: request) { return refusal }
-        let paymentId = PaymentId.make()
-        let won: Result<Bool, any Error>
-        do {
-            won = .success(
-                try await ledger.reserve(payment.nonceKey, token: paymentId, expiresAt: payment.validBefore + reservationMargin))
-        } catch {
-            won = .failure(error)
-        }
-        let decision = outcome(won, payment: payment, paymentId: paymentId, route: route, request: request)
-        guard case .allow(let grant) = decision, let settlements else { return decision }
-        return await settlements.accept(grant, route: route, request: request)
-    }
-
-    /// The same, answered in place when the ledger is in-process and cannot block; `nil` otherwise.
-    public func reserveImmediately(_ payment: VerifiedPayment, route: RouteRequirements, request: AuthorizeRequest)
-        -> Decision?
-    {
-        guard let ledger = synchronousLedger, ledger.decidesWithoutBlocking else { return nil }
-        if let settlements, !settlements.acceptsImmediately(route.name) { return nil }
-        let paymentId = PaymentId.make()
-        let won = Result {
-            try ledger.reserveImmediately(payment.nonceKey, token: paymentId, expiresAt: payment.validBefore + reservationMargin)
-        }
-        let decision = outcome(won, payment: payment, paymentId: paymentId, route: route, request: request)
-        guard case .allow(let grant) = decision, let settlements else { return decision }
-        return settlements.acceptImmediately(grant, route: route, request: request) ?? decision
-    }
-
-    private func outcome(
-        _ won: Result<Bool, any Error>, payment: VerifiedPayment, paymentId: String, route: RouteRequirements,
-        request: AuthorizeRequest
-    ) -> Decision {
-        switch won {
-        case .success(true):
-            return .allow(Grant(payment: payment, paymentId: paymentId))
-        case .success(false):
-            let failure = PaymentFailure(.nonceAlreadyUsed, "this authorization was already used", payer: payment.payer)
-            return refuse(failure, route: route, request: request)
-        case .failure:
-            return .unavailable(reason: "nonce ledger unavailable", retryAfter: 5)
-        }
-    }
-
-    /// Both steps, for callers that do not need the synchronous fast path.
+    /// The whole decision, for callers that are on a task anyway.
     public func decide(_ request: AuthorizeRequest) async -> Decision {
-        switch begin(request) {
+        switch start(request) {
         case .decided(let decision): return decision
-        case .reserve(let payment, let route): return await reserve(payment, route: route, request: request)
-        case .limited(let route, let limits): return await decideLimited(request, route: route, limits: limits)
+        case .suspended(let flow, let work): return await resume(flow, work)
         }
     }
 
-    private func refuse(_ failure: PaymentFailure, route: RouteRequirements, request: AuthorizeRequest) -> Decision {
-        .paymentRequired(route.challenge(resourceURL: request.resourceURL, error: failure.reason.rawValue), failure: failure)
+    private func drive(_ flow: inout AuthorizationFlow, _ first: AuthorizationFlow.Action) -> Progress {
+        var action = first
+        while true {
+            if case .respond(let decision) = action { return .decided(decision) }
+            switch perform(action, request: flow.request) {
+            case .ready(let event): action = flow.receive(event)
+            case .suspending(let work): return .suspended(flow, work)
+            }
+        }
     }
-}
 
-/// Payment ids: 16 random bytes, hex. They name a payment in logs and to the backend, and own the
-/// nonce reservation, so they must not be guessable.
-enum PaymentId {
-    static func make() -> String { Hex.encode(OpenSSL.randomBytes(16), prefix: false) }
+    private enum Step {
+        case ready(AuthorizationFlow.Event)
+        case suspending(@Sendable () async -> AuthorizationFlow.Event)
+    }
+
+    private func perform(_ action: AuthorizationFlow.Action, request: AuthorizeRequest) -> Step {
+        switch action {
+        case .respond:
+            preconditionFailure("respond is not performed")
+        case .checkLimits(let checks):
+            guard let limiter else { return .ready(.limitsChecked(.success([]))) }
+            return step(limiter.check(checks)) { [self] answer in
+                if case .failure(let error) = answer { limiterFailed("rate limiter store unavailable", error, request) }
+                return .limitsChecked(answer)
+            }
+        case .takeFree(let key, let limit, let windowSeconds):
+            guard let limiter else { return .ready(.freeTaken(.success(nil))) }
+            return step(limiter.takeFree(key: key, limit: limit, windowSeconds: windowSeconds)) { [self] answer in
+                if case .failure(let error) = answer {
+                    limiterFailed("free quota store unavailable; asking for payment", error, request)
+                }
+                return .freeTaken(answer)
+            }
+        case .verifyWithFacilitator(let payment, let route):
+            return .suspending { [self] in .facilitatorAnswered(await facilitatorVerdict(payment, route, request)) }
+        case .reserve(let key, let token, let expiresAt):
+            return step(ledger.reserve(key, token: token, expiresAt: expiresAt)) { [logger] answer in
+                if case .failure(let error) = answer {
+                    logger.warning("nonce ledger unavailable; failing closed", metadata: ["error": "\(error)"])
+                }
+                return .reserved(answer)
+            }
+        case .enqueue(let transition):
+            guard let settlements else { preconditionFailure("enqueue without settlements") }
+            return step(settlements.queue.put(transition.job)) { [logger] answer in
+                switch answer {
+                case .success:
+                    settlements.counters.count(transition.outcome)
+                    if transition.job.mode != .before { settlements.signal() }
+                case .failure(let error):
+                    logger.error("settlement queue refused a job; failing closed", metadata: [
+                        "payment_id": "\(transition.job.id)", "error": "\(error)"])
+                }
+                return .enqueued(answer)
+            }
+        case .settleInline(let job):
+            guard let settlements else { preconditionFailure("settlement without settlements") }
+            return .suspending { .settledInline(await settlements.settleInline(job)) }
+        case .apply(let transition):
+            guard let settlements else { preconditionFailure("transition without settlements") }
+            return .suspending {
+                await settlements.recorder.apply(transition)
+                return .applied
+            }
+        case .release(let job):
+            guard let settlements else { preconditionFailure("release without settlements") }
+            return .suspending {
+                await settlements.recorder.change(.release, job)
+                return .released
+            }
+        }
+    }
+
+    @inline(__always)
+    private func step<Value>(
+        _ answer: StoreAnswer<Value>,
+        _ event: @escaping @Sendable (Result<Value, any Error>) -> AuthorizationFlow.Event
+    ) -> Step {
+        switch answer {
+        case .ready(let result):
+            return .ready(event(result))
+        case .suspending(let work):
+            return .suspending {
+                do { return event(.success(try await work())) } catch { return event(.failure(error)) }
+            }
+        }
+    }
+
+    private func limiterFailed(_ message: Logger.Message, _ error: any Error, _ request: AuthorizeRequest) {
+        limiterFailures.add(1, ordering: .relaxed)
+        logger.warning(message, metadata: ["error": "\(error)", "route": "\(request.route ?? "-")"])
+    }
+
+    private func facilitatorVerdict(_ payment: VerifiedPayment, _ route: RouteRequirements, _ request: AuthorizeRequest)
+        async -> Result<FacilitatorClient.Verdict, any Error>
+    {
+        guard let facilitator = settlements?.facilitator else {
+            return .failure(SettlementIntakeError.noFacilitator)
+        }
+        let resource = ResourceInfo(url: request.resourceURL, description: route.description, mimeType: route.mimeType)
+        let (payload, requirements) = SettlementJob.facilitatorParts(payment, resource: resource)
+        do {
+            return .success(try await facilitator.verify(
+                SettlementJob.facilitatorRequest(version: payment.version, payload: payload, requirements: requirements)))
+        } catch {
+            logger.warning("facilitator /verify failed; failing closed", metadata: ["error": "\(error)"])
+            return .failure(error)
+        }
+    }
+
+    /// The store key of one rule for one client (admin inspection).
+    func storeKey(route: String, rule: String, value: String) -> String {
+        policy.storeKey(route: route, rule: rule, value: value)
+    }
+
+    static func hashed(_ value: String) -> String { AuthorizationPolicy.hashed(value) }
 }

@@ -11,10 +11,11 @@ public struct RateCheck: Sendable, Equatable {
 /// Where GCRA state lives. Each check is decided atomically on its own key (refused requests do
 /// not advance it); a decision with several rules sends them together.
 public protocol RateLimiter: Sendable {
-    func check(_ checks: [RateCheck]) async throws -> [GCRA.Outcome]
+    /// In-process limiters answer in place (`.ready`); shared ones suspend.
+    func check(_ checks: [RateCheck]) -> StoreAnswer<[GCRA.Outcome]>
     /// Takes one call from a free quota of `limit` per `windowSeconds` (the window starts at the
     /// key's first use). Returns the calls left after this one, or nil when the quota is used up.
-    func takeFree(key: String, limit: Int, windowSeconds: Int64) async throws -> Int?
+    func takeFree(key: String, limit: Int, windowSeconds: Int64) -> StoreAnswer<Int?>
     /// The stored TAT (µs) of a GCRA key, or a free quota's count; nil when absent.
     func inspect(key: String) async throws -> Int64?
     /// Forgets a key (GCRA state or free quota). Returns whether it existed.
@@ -36,11 +37,9 @@ public final class EmbeddedRateLimiter: RateLimiter {
         self.now = now
     }
 
-    public func check(_ checks: [RateCheck]) async throws -> [GCRA.Outcome] { checkImmediately(checks) }
-
-    public func checkImmediately(_ checks: [RateCheck]) -> [GCRA.Outcome] {
+    public func check(_ checks: [RateCheck]) -> StoreAnswer<[GCRA.Outcome]> {
         let time = now()
-        return state.withLock { state in
+        return .ready(.success(state.withLock { state in
             state.operations += 1
             if state.operations % 65536 == 0 { state.tats = state.tats.filter { $0.value > time } }
             return checks.map { check in
@@ -48,18 +47,18 @@ public final class EmbeddedRateLimiter: RateLimiter {
                 if outcome.allowed { state.tats[check.key] = outcome.newTAT }
                 return outcome
             }
-        }
+        }))
     }
 
-    public func takeFree(key: String, limit: Int, windowSeconds: Int64) async throws -> Int? {
+    public func takeFree(key: String, limit: Int, windowSeconds: Int64) -> StoreAnswer<Int?> {
         let time = now()
-        return state.withLock { state in
+        return .ready(.success(state.withLock { state in
             var entry = state.free[key] ?? (0, time + windowSeconds * 1_000_000)
             if entry.until <= time { entry = (0, time + windowSeconds * 1_000_000) }
             entry.count += 1
             state.free[key] = entry
             return entry.count > limit ? nil : limit - entry.count
-        }
+        }))
     }
 
     public func inspect(key: String) async throws -> Int64? {
@@ -112,7 +111,11 @@ public final class RedisRateLimiter: RateLimiter {
         self.client = client
     }
 
-    public func check(_ checks: [RateCheck]) async throws -> [GCRA.Outcome] {
+    public func check(_ checks: [RateCheck]) -> StoreAnswer<[GCRA.Outcome]> {
+        .suspending { try await self.checkRemotely(checks) }
+    }
+
+    private func checkRemotely(_ checks: [RateCheck]) async throws -> [GCRA.Outcome] {
         let client = self.client
         return try await withThrowingTaskGroup(of: (Int, GCRA.Outcome).self) { group in
             for (index, check) in checks.enumerated() {
@@ -138,7 +141,11 @@ public final class RedisRateLimiter: RateLimiter {
         }
     }
 
-    public func takeFree(key: String, limit: Int, windowSeconds: Int64) async throws -> Int? {
+    public func takeFree(key: String, limit: Int, windowSeconds: Int64) -> StoreAnswer<Int?> {
+        .suspending { try await self.takeFreeRemotely(key: key, limit: limit, windowSeconds: windowSeconds) }
+    }
+
+    private func takeFreeRemotely(key: String, limit: Int, windowSeconds: Int64) async throws -> Int? {
         let reply = try await client.run(Self.free, keys: [key], arguments: [String(limit), String(windowSeconds * 1000)])
         guard case .integer(let left) = reply else {
             throw RedisClientError(code: .protocolError, message: "unexpected free-quota reply")

@@ -95,28 +95,13 @@ final class AuthHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     private func authorize(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
         let request = core.keyHeaderNames.isEmpty ? AuthorizeRequest(head) : AuthorizeRequest(head, keyHeaders: core.keyHeaderNames)
-        switch core.authorizer.begin(request) {
+        switch core.authorizer.start(request) {
         case .decided(let decision):
             finish(decision, request: request, head: head, context: context)
-        case .limited(let route, let limits):
-            if let decision = core.authorizer.decideLimitedImmediately(request, route: route, limits: limits) {
-                finish(decision, request: request, head: head, context: context)
-                return
-            }
+        case .suspended(let flow, let work):
             let promise = context.eventLoop.makePromise(of: Decision.self)
             let authorizer = core.authorizer
-            promise.completeWithTask { await authorizer.decideLimited(request, route: route, limits: limits) }
-            promise.futureResult.assumeIsolated().whenSuccess { decision in
-                self.finish(decision, request: request, head: head, context: context)
-            }
-        case .reserve(let payment, let route):
-            if let decision = core.authorizer.reserveImmediately(payment, route: route, request: request) {
-                finish(decision, request: request, head: head, context: context)
-                return
-            }
-            let promise = context.eventLoop.makePromise(of: Decision.self)
-            let authorizer = core.authorizer
-            promise.completeWithTask { await authorizer.reserve(payment, route: route, request: request) }
+            promise.completeWithTask { await authorizer.resume(flow, work) }
             promise.futureResult.assumeIsolated().whenSuccess { decision in
                 self.finish(decision, request: request, head: head, context: context)
             }

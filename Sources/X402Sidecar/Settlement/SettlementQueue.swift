@@ -17,7 +17,8 @@ public struct SettlementQueueStats: Sendable, Equatable {
 /// transaction and `authorizationState` before any resubmission.
 public protocol SettlementQueue: Sendable {
     /// Durably stores `job`, replacing any job with the same id. Terminal jobs leave the active sets.
-    func put(_ job: SettlementJob) async throws
+    /// An in-process queue answers in place, so a `deferred` payment is decided on the event loop.
+    func put(_ job: SettlementJob) -> StoreAnswer<Void>
     /// Stores `job` only if the stored job with its id is still `held` (an `after` job whose fate
     /// the report and the hold timeout race to decide). Returns whether it was stored.
     func putIfHeld(_ job: SettlementJob) async throws -> Bool
@@ -30,18 +31,12 @@ public protocol SettlementQueue: Sendable {
     func checkReady() async throws
 }
 
-/// A queue that can store a job without suspending (an in-process one), so a `deferred` payment
-/// is answered on the event loop.
-public protocol SynchronousSettlementQueue: SettlementQueue {
-    func putImmediately(_ job: SettlementJob) throws
-}
-
 /// The single-host queue. Every change is appended to a journal file (one JSON job per line; the
 /// last line for an id wins), compacted as it grows. Memory holds only a small index entry per
 /// unfinished job (state, when it is due, where its line is): the job itself is read back from the
 /// journal when it is claimed, so a backlog of queued settlements (the chain down for an hour)
 /// costs disk, not memory. Due jobs are found through a heap, not by scanning the backlog.
-public final class EmbeddedSettlementQueue: SynchronousSettlementQueue {
+public final class EmbeddedSettlementQueue: SettlementQueue {
     struct Entry {
         var state: SettlementJob.State
         /// When the job is due (pending) or its hold ends (held); unused for dead jobs.
@@ -127,10 +122,8 @@ public final class EmbeddedSettlementQueue: SynchronousSettlementQueue {
         state = Mutex(initial)
     }
 
-    public func put(_ job: SettlementJob) async throws { try putImmediately(job) }
-
-    public func putImmediately(_ job: SettlementJob) throws {
-        try state.withLock { state in try Self.store(job, in: &state) }
+    public func put(_ job: SettlementJob) -> StoreAnswer<Void> {
+        .now { try state.withLock { state in try Self.store(job, in: &state) } }
     }
 
     public func putIfHeld(_ job: SettlementJob) async throws -> Bool {
@@ -337,7 +330,9 @@ public final class RedisSettlementQueue: SettlementQueue {
         return reply == .integer(1)
     }
 
-    public func put(_ job: SettlementJob) async throws { _ = try await store(job, onlyIfHeld: false) }
+    public func put(_ job: SettlementJob) -> StoreAnswer<Void> {
+        .suspending { _ = try await self.store(job, onlyIfHeld: false) }
+    }
 
     public func putIfHeld(_ job: SettlementJob) async throws -> Bool { try await store(job, onlyIfHeld: true) }
 

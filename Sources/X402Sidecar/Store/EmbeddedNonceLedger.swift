@@ -7,7 +7,7 @@ import X402
 /// The decision and its journal line happen in one critical section: two concurrent callers can
 /// never both win, and a reservation is never granted unless its line was written. Once a write
 /// fails the ledger refuses everything (fail closed) until restarted.
-public final class EmbeddedNonceLedger: SynchronousNonceLedger {
+public final class EmbeddedNonceLedger: NonceLedger {
     private struct State: ~Copyable {
         var table = NonceTable()
         var journal: NonceJournal
@@ -16,8 +16,9 @@ public final class EmbeddedNonceLedger: SynchronousNonceLedger {
 
     private let state: Mutex<State>
     private let now: @Sendable () -> Int64
-    /// With an fsync per write a decision can take milliseconds: keep it off the event loops.
-    public let decidesWithoutBlocking: Bool
+    /// With an fsync per write a decision can take milliseconds: it is then answered as work to
+    /// run off the event loops (`.suspending`), otherwise in place.
+    let decidesWithoutBlocking: Bool
     /// Compact when the journal holds this many times more lines than live records.
     private let compactionRatio = 4
     private let compactionMinimumLines = 100_000
@@ -38,16 +39,19 @@ public final class EmbeddedNonceLedger: SynchronousNonceLedger {
     /// Records currently remembered (reserved or settled, not expired).
     public var liveCount: Int { state.withLock { $0.table.count } }
 
-    public func isUsedImmediately(_ key: NonceKey) -> Bool {
+    public func isKnownUsed(_ key: NonceKey) -> Bool {
         let now = self.now()
         return state.withLock { $0.table.isLive(key, now: now) }
     }
 
-    public func reserve(_ key: NonceKey, token: String, expiresAt: Int64) async throws -> Bool {
-        try reserveImmediately(key, token: token, expiresAt: expiresAt)
+    public func reserve(_ key: NonceKey, token: String, expiresAt: Int64) -> StoreAnswer<Bool> {
+        guard decidesWithoutBlocking else {
+            return .suspending { try self.reserveLocked(key, token: token, expiresAt: expiresAt) }
+        }
+        return .now { try reserveLocked(key, token: token, expiresAt: expiresAt) }
     }
 
-    public func reserveImmediately(_ key: NonceKey, token: String, expiresAt: Int64) throws -> Bool {
+    private func reserveLocked(_ key: NonceKey, token: String, expiresAt: Int64) throws -> Bool {
         try check(key, token)
         let now = self.now()
         return try state.withLock { (state) throws -> Bool in

@@ -3,7 +3,7 @@ import X402
 
 /// In-process only: forgets every authorization on restart. For tests and benchmarks; `serve`
 /// refuses it unless told otherwise.
-public final class MemoryNonceLedger: SynchronousNonceLedger {
+public final class MemoryNonceLedger: NonceLedger {
     private let table = Mutex(NonceTable())
     private let now: @Sendable () -> Int64
 
@@ -11,20 +11,14 @@ public final class MemoryNonceLedger: SynchronousNonceLedger {
         self.now = now
     }
 
-    public var decidesWithoutBlocking: Bool { true }
-
-    public func reserveImmediately(_ key: NonceKey, token: String, expiresAt: Int64) -> Bool {
+    public func reserve(_ key: NonceKey, token: String, expiresAt: Int64) -> StoreAnswer<Bool> {
         let now = self.now()
-        return table.withLock { $0.reserve(key, token: token, expiresAt: expiresAt, now: now) }
+        return .ready(.success(table.withLock { $0.reserve(key, token: token, expiresAt: expiresAt, now: now) }))
     }
 
-    public func isUsedImmediately(_ key: NonceKey) -> Bool {
+    public func isKnownUsed(_ key: NonceKey) -> Bool {
         let now = self.now()
         return table.withLock { $0.isLive(key, now: now) }
-    }
-
-    public func reserve(_ key: NonceKey, token: String, expiresAt: Int64) async throws -> Bool {
-        reserveImmediately(key, token: token, expiresAt: expiresAt)
     }
 
     @discardableResult

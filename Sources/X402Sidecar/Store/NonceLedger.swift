@@ -34,10 +34,16 @@ public struct NonceRecord: Sendable, Equatable {
 /// sidecar sharing the store, and a reservation is only ever given back by its owner (`release`),
 /// never by someone presenting the same authorization again.
 public protocol NonceLedger: Sendable {
-    /// Atomically claims `key` for the owner `token` until `expiresAt` (unix seconds).
+    /// Atomically claims `key` for the owner `token` until `expiresAt` (unix seconds). In-process
+    /// ledgers answer in place (`.ready`), so a paid request is decided on the event loop.
     /// - Returns: `true` when this call won the reservation, `false` when the key is already
     ///   reserved or settled (by anyone, including this owner).
-    func reserve(_ key: NonceKey, token: String, expiresAt: Int64) async throws -> Bool
+    func reserve(_ key: NonceKey, token: String, expiresAt: Int64) -> StoreAnswer<Bool>
+
+    /// Whether `key` is known here, without I/O, to be reserved or settled: an in-process table
+    /// lookup that lets a replay be refused before its signature is recovered. `false` means
+    /// "not known", never "free" (a shared ledger always answers `false`).
+    func isKnownUsed(_ key: NonceKey) -> Bool
 
     /// Moves a reservation held by `token` to `settled`, recording the transaction.
     /// - Returns: `false` when `token` does not hold a reservation for `key`.
@@ -57,17 +63,6 @@ public protocol NonceLedger: Sendable {
     func checkReady() async throws
 }
 
-/// A ledger that can decide a reservation without suspending (an in-process one). The server then
-/// answers on the event loop instead of hopping to a task, which is most of a paid request's
-/// overhead beyond signature recovery.
-public protocol SynchronousNonceLedger: NonceLedger {
-    /// `false` when a decision may block for long (e.g. an fsync per write): then the caller must
-    /// use the asynchronous path, off the event loop.
-    var decidesWithoutBlocking: Bool { get }
-
-    /// `reserve`, answered in place.
-    func reserveImmediately(_ key: NonceKey, token: String, expiresAt: Int64) throws -> Bool
-
-    /// Whether `key` is currently reserved or settled, answered in place (a table lookup, no I/O).
-    func isUsedImmediately(_ key: NonceKey) -> Bool
+extension NonceLedger {
+    public func isKnownUsed(_ key: NonceKey) -> Bool { false }
 }

@@ -37,7 +37,11 @@ public final class RedisNonceLedger: NonceLedger {
 
     func redisKey(_ key: NonceKey) -> String { "\(keyPrefix):nonce:{\(key)}" }
 
-    public func reserve(_ key: NonceKey, token: String, expiresAt: Int64) async throws -> Bool {
+    public func reserve(_ key: NonceKey, token: String, expiresAt: Int64) -> StoreAnswer<Bool> {
+        .suspending { try await self.reserveRemotely(key, token: token, expiresAt: expiresAt) }
+    }
+
+    private func reserveRemotely(_ key: NonceKey, token: String, expiresAt: Int64) async throws -> Bool {
         let reply = try await client.send(
             ["SET", redisKey(key), "R|\(token)|\(expiresAt)", "NX", "EXAT", String(expiresAt)])
         switch reply {

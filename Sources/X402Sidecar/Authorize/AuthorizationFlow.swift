@@ -1,0 +1,261 @@
+import X402
+
+/// The decision for one `/authorize` request, as a pure state machine: events in, actions out.
+///
+/// The executor (`Authorizer`) performs each action against the stores and feeds the answer back
+/// as an event, until the flow answers `.respond`. Nothing here does I/O, so every path is
+/// unit-tested by feeding events (`AuthorizationFlowTests`).
+///
+/// Order of a decision: route → address-keyed limits (they protect the challenge path too) →
+/// free quota (unpaid only) → local verification → payer-keyed limits → facilitator verification
+/// (routes that ask for it) → the atomic nonce reservation → settlement intake → for `before`,
+/// inline settlement. A limited or refused request never consumes its authorization.
+public struct AuthorizationFlow: Sendable {
+    public enum Action: Sendable, Equatable {
+        case respond(Decision)
+        /// Rate-limit checks, answered with `.limitsChecked`.
+        case checkLimits([RateCheck])
+        /// One call from a free quota, answered with `.freeTaken`.
+        case takeFree(key: String, limit: Int, windowSeconds: Int64)
+        /// The facilitator's `/verify`, answered with `.facilitatorAnswered`.
+        case verifyWithFacilitator(VerifiedPayment, RouteRequirements)
+        /// The atomic nonce reservation, answered with `.reserved`.
+        case reserve(NonceKey, token: String, expiresAt: Int64)
+        /// Settlement intake (durably queue the job), answered with `.enqueued`.
+        case enqueue(SettlementTransition)
+        /// A `before` payment's settlement, answered with `.settledInline`.
+        case settleInline(SettlementJob)
+        /// Store a transition (queue and ledger together), answered with `.applied`.
+        case apply(SettlementTransition)
+        /// Give a reservation back (the queue refused the job), answered with `.released`.
+        case release(SettlementJob)
+    }
+
+    public enum Event: Sendable {
+        case limitsChecked(Result<[GCRA.Outcome], any Error>)
+        case freeTaken(Result<Int?, any Error>)
+        case facilitatorAnswered(Result<FacilitatorClient.Verdict, any Error>)
+        case reserved(Result<Bool, any Error>)
+        case enqueued(Result<Void, any Error>)
+        case settledInline(SettleOutcome)
+        case applied
+        case released
+    }
+
+    enum State: Sendable {
+        case idle
+        /// Waiting for the limits of `applied`; then `next`.
+        case limiting(RouteRequirements, applied: [RouteLimits.Rule], next: AfterLimits)
+        case takingFree(RouteRequirements, RouteLimits)
+        case verifyingRemotely(RouteRequirements, VerifiedPayment)
+        case reserving(RouteRequirements, Grant)
+        case enqueuing(RouteRequirements, Grant, SettlementJob)
+        case settling(RouteRequirements, Grant, SettlementJob)
+        /// Waiting for a store write; then this answer.
+        case finishing(Decision)
+        case done
+    }
+
+    enum AfterLimits: Sendable {
+        case freeQuota(RouteLimits)
+        case payment(VerifiedPayment)
+    }
+
+    let policy: AuthorizationPolicy
+    public let request: AuthorizeRequest
+    private(set) var state: State = .idle
+
+    public init(_ request: AuthorizeRequest, policy: AuthorizationPolicy) {
+        self.request = request
+        self.policy = policy
+    }
+
+    public mutating func start() -> Action {
+        guard case .idle = state else { preconditionFailure("flow started twice") }
+        guard let name = request.route, !name.isEmpty else {
+            return respond(.misconfigured(reason: "no route name: set $x402_route before including x402/protect.conf"))
+        }
+        guard let route = policy.routes[name] else { return respond(.misconfigured(reason: "unknown route")) }
+        guard let limits = policy.limits[name] else { return verify(route, limits: nil) }
+        let unpaid = request.payment.isEmpty
+        let early = limits.rules.filter { $0.key != .payer && ($0.applies == .all || ($0.applies == .unpaid) == unpaid) }
+        return limit(early, route: route, payer: nil, then: .freeQuota(limits))
+    }
+
+    public mutating func receive(_ event: Event) -> Action {
+        switch (state, event) {
+        case (.limiting(let route, let applied, let next), .limitsChecked(let answer)):
+            switch answer {
+            case .success(let outcomes):
+                if let limited = Self.verdict(applied, outcomes) { return respond(limited) }
+            case .failure:
+                // Money-safe either way: fail-closed rules refuse, fail-open ones let it through.
+                if applied.contains(where: { !$0.failOpen }) {
+                    return respond(.unavailable(reason: "rate limiter unavailable", retryAfter: 5))
+                }
+            }
+            return afterLimits(next, route: route)
+
+        case (.takingFree(let route, let limits), .freeTaken(let answer)):
+            // Without the quota's store, ask for payment.
+            if case .success(let left?) = answer { return respond(.free(remaining: left)) }
+            return verify(route, limits: limits)
+
+        case (.verifyingRemotely(let route, let payment), .facilitatorAnswered(let answer)):
+            switch answer {
+            case .success(let verdict) where verdict.isValid:
+                return reserve(payment, route: route)
+            case .success(let verdict):
+                let code = verdict.invalidReason ?? "invalid_payload"
+                return refuse(PaymentFailure(Self.reason(code), "facilitator: \(code)", payer: payment.payer), route: route)
+            case .failure:
+                return respond(.unavailable(reason: "facilitator unavailable", retryAfter: 5))
+            }
+
+        case (.reserving(let route, let grant), .reserved(let answer)):
+            switch answer {
+            case .success(true):
+                return enqueue(grant, route: route)
+            case .success(false):
+                let failure = PaymentFailure(.nonceAlreadyUsed, "this authorization was already used",
+                                             payer: grant.payment.payer)
+                return refuse(failure, route: route)
+            case .failure:
+                return respond(.unavailable(reason: "nonce ledger unavailable", retryAfter: 5))
+            }
+
+        case (.enqueuing(let route, let grant, var job), .enqueued(let answer)):
+            if case .failure = answer {
+                state = .finishing(.unavailable(reason: "settlement queue unavailable", retryAfter: 5))
+                return .release(job)
+            }
+            guard job.mode == .before else { return respond(.allow(grant)) }
+            job.attempts = 1
+            state = .settling(route, grant, job)
+            return .settleInline(job)
+
+        case (.settling(let route, var grant, let job), .settledInline(let outcome)):
+            let (transition, verdict) = SettlementLifecycle.settledInline(job, outcome, now: policy.now())
+            switch verdict {
+            case .serve(let transaction):
+                grant.transaction = transaction
+                state = .finishing(.allow(grant))
+            case .unavailable(let reason):
+                state = .finishing(.unavailable(reason: reason, retryAfter: 5))
+            case .refuse(let reason, let message):
+                state = .finishing(Self.refusal(PaymentFailure(reason, message, payer: grant.payment.payer),
+                                                route: route, request: request))
+            }
+            return .apply(transition)
+
+        case (.finishing(let decision), .applied), (.finishing(let decision), .released):
+            return respond(decision)
+
+        default:
+            preconditionFailure("event \(event) does not belong to state \(state)")
+        }
+    }
+
+    // MARK: Steps
+
+    private mutating func respond(_ decision: Decision) -> Action {
+        state = .done
+        return .respond(decision)
+    }
+
+    private mutating func limit(_ rules: [RouteLimits.Rule], route: RouteRequirements, payer: String?,
+                                then next: AfterLimits) -> Action {
+        let (applied, checks) = policy.checks(rules, route: route.name, request: request, payer: payer)
+        guard !checks.isEmpty else { return afterLimits(next, route: route) }
+        state = .limiting(route, applied: applied, next: next)
+        return .checkLimits(checks)
+    }
+
+    private mutating func afterLimits(_ next: AfterLimits, route: RouteRequirements) -> Action {
+        switch next {
+        case .freeQuota(let limits):
+            if request.payment.isEmpty, let free = limits.free,
+                let value = policy.keyValue(free.key, request: request, payer: nil)
+            {
+                state = .takingFree(route, limits)
+                return .takeFree(key: policy.storeKey(route: route.name, rule: "free", value: value),
+                                 limit: free.calls, windowSeconds: free.windowSeconds)
+            }
+            return verify(route, limits: limits)
+        case .payment(let payment):
+            return verifyRemotely(payment, route: route)
+        }
+    }
+
+    /// Local verification; then payer-keyed limits, if the route has any.
+    private mutating func verify(_ route: RouteRequirements, limits: RouteLimits?) -> Action {
+        if request.payment.isEmpty {
+            return respond(.paymentRequired(route.challenge(resourceURL: request.resourceURL, error: "payment required"),
+                                            failure: nil))
+        }
+        var verifier = policy.verifier
+        let mode = policy.verifyMode(route.name)
+        if mode == .facilitator { verifier.checksSignature = false }
+        switch verifier.verify(request.payment, route: route, now: policy.now(), alreadyUsed: policy.knownUsed) {
+        case .failure(let failure):
+            return refuse(failure, route: route)
+        case .success(let payment):
+            guard let limits else { return verifyRemotely(payment, route: route) }
+            let late = limits.rules.filter { $0.key == .payer && $0.applies != .unpaid }
+            return limit(late, route: route, payer: payment.payer, then: .payment(payment))
+        }
+    }
+
+    private mutating func verifyRemotely(_ payment: VerifiedPayment, route: RouteRequirements) -> Action {
+        guard policy.verifyMode(route.name) != .local else { return reserve(payment, route: route) }
+        guard policy.hasFacilitator else {
+            return respond(.unavailable(reason: "no facilitator configured for verification", retryAfter: 5))
+        }
+        state = .verifyingRemotely(route, payment)
+        return .verifyWithFacilitator(payment, route)
+    }
+
+    private mutating func reserve(_ payment: VerifiedPayment, route: RouteRequirements) -> Action {
+        let grant = Grant(payment: payment, paymentId: policy.makePaymentId())
+        state = .reserving(route, grant)
+        return .reserve(payment.nonceKey, token: grant.paymentId, expiresAt: payment.validBefore + policy.reservationMargin)
+    }
+
+    private mutating func enqueue(_ grant: Grant, route: RouteRequirements) -> Action {
+        guard let settings = policy.settlement, let settlement = policy.settlementPolicy(route.name) else {
+            return respond(.allow(grant))
+        }
+        let resource = ResourceInfo(url: request.resourceURL, description: route.description, mimeType: route.mimeType)
+        let transition = SettlementLifecycle.queued(
+            grant, route: route, policy: settlement, settings: settings, resource: resource, now: policy.now())
+        state = .enqueuing(route, grant, transition.job)
+        return .enqueue(transition)
+    }
+
+    private mutating func refuse(_ failure: PaymentFailure, route: RouteRequirements) -> Action {
+        respond(Self.refusal(failure, route: route, request: request))
+    }
+
+    static func refusal(_ failure: PaymentFailure, route: RouteRequirements, request: AuthorizeRequest) -> Decision {
+        .paymentRequired(route.challenge(resourceURL: request.resourceURL, error: failure.reason.rawValue), failure: failure)
+    }
+
+    static func verdict(_ applied: [RouteLimits.Rule], _ outcomes: [GCRA.Outcome]) -> Decision? {
+        for (rule, outcome) in zip(applied, outcomes) where !outcome.allowed {
+            return .rateLimited(RateLimitNotice(
+                policy: rule.name, rule: rule.rule,
+                retryAfterSeconds: Int(max(1, (outcome.retryAfterMicros + 999_999) / 1_000_000)),
+                resetSeconds: Int(max(1, (outcome.resetMicros + 999_999) / 1_000_000))))
+        }
+        return nil
+    }
+
+    /// A facilitator's reason code as ours (its own when we share it).
+    static func reason(_ code: String) -> X402Reason {
+        if let known = X402Reason(rawValue: code) { return known }
+        if code.contains("signature") { return .invalidSignature }
+        if code.contains("balance") { return .insufficientBalance }
+        if code.contains("simulation") { return .simulationFailed }
+        return .invalidPayload
+    }
+}

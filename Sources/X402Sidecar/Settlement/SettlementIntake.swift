@@ -1,0 +1,92 @@
+import X402
+
+/// The request-side I/O of settlement: a `before` request's inline attempt, and Nginx's report of
+/// an `after` request's upstream status. Their decisions are `SettlementLifecycle` transitions.
+extension Settlements {
+    public enum ReportResult: Sendable, Equatable {
+        case willSettle, released, unknown, alreadyDecided(SettlementJob.State)
+    }
+
+    /// Nginx reports the upstream status of a paid request (`after` mode).
+    /// - Throws: when the queue cannot be read or written (the report should be retried).
+    public func report(paymentId: String, upstreamStatus: Int) async throws -> ReportResult {
+        guard let job = try await queue.job(paymentId) else { return .unknown }
+        guard let transition = SettlementLifecycle.reported(job, upstreamStatus: upstreamStatus, now: now()) else {
+            return .alreadyDecided(job.state)
+        }
+        switch await recorder.apply(transition) {
+        case .applied:
+            if transition.outcome == .scheduled {
+                signal()
+                return .willSettle
+            }
+            return .released
+        case .lostRace:
+            return .alreadyDecided((try await queue.job(paymentId))?.state ?? .held)
+        case .writeFailed:
+            throw SettlementIntakeError.queueUnavailable
+        }
+    }
+
+    /// A `before` request's own attempt, bounded by `before_timeout_seconds`. A settlement cut off
+    /// mid-way reports the transaction it recorded (if any) as still on its way, so the request is
+    /// served and reconciled instead of being answered with a fresh 402 (the client would pay twice).
+    func settleInline(_ job: SettlementJob) async -> SettleOutcome {
+        guard let settler = settler(for: job) else {
+            return .failed(reason: nil, message: "no settler for \(job.via.rawValue) on \(job.network)")
+        }
+        let record = transactionRecorder(for: job)
+        if let finished = await withTimeout(seconds: settings.beforeTimeoutSeconds, {
+            await settler.settle(job, record: record)
+        }) {
+            // The settler's own word, including "nothing was sent" (retry without a transaction),
+            // even if a transaction hash was recorded just before the send failed.
+            return finished
+        }
+        let recorded: String?
+        do {
+            recorded = try await queue.job(job.id)?.transaction
+        } catch {
+            counters.storeFailures.add(1, ordering: .relaxed)
+            logger.error("cannot read back a cut-off settlement", metadata: ["payment_id": "\(job.id)", "error": "\(error)"])
+            recorded = nil
+        }
+        return .retry(reason: "settlement took longer than \(settings.beforeTimeoutSeconds) s", transaction: recorded)
+    }
+
+    /// Persists a transaction hash before the settler sends it (a crash in between must never lead
+    /// to a blind second submission).
+    func transactionRecorder(for job: SettlementJob) -> @Sendable (String) async throws -> Void {
+        let queue = self.queue
+        return { transaction in
+            var updated = job
+            updated.transaction = transaction
+            try await queue.put(updated).value
+        }
+    }
+}
+
+enum SettlementIntakeError: Error, CustomStringConvertible {
+    case queueUnavailable
+    case noFacilitator
+    var description: String {
+        switch self {
+        case .queueUnavailable: "settlement queue unavailable"
+        case .noFacilitator: "no facilitator configured"
+        }
+    }
+}
+
+/// Runs `body`, giving up after `seconds` (the body is cancelled).
+func withTimeout<T: Sendable>(seconds: Int, _ body: @escaping @Sendable () async -> T) async -> T? {
+    await withTaskGroup(of: T?.self) { group in
+        group.addTask { await body() }
+        group.addTask {
+            try? await Task.sleep(for: .seconds(seconds))
+            return nil
+        }
+        let first = await group.next() ?? nil
+        group.cancelAll()
+        return first
+    }
+}
