@@ -35,16 +35,17 @@ public enum SidecarApplication {
     static func makeQueue(_ kind: SettlementSettings.QueueKind, redis: RedisClients) throws -> any SettlementQueue {
         switch kind {
         case .memory:
-            return try EmbeddedSettlementQueue(path: nil)
+            return try EmbeddedSettlementQueue(path: nil, logger: redis.logger)
         case .embedded(let path, let fsync):
-            return try EmbeddedSettlementQueue(path: path, fsync: fsync)
+            return try EmbeddedSettlementQueue(path: path, fsync: fsync, logger: redis.logger)
         case .redis(let url, let prefix):
-            return RedisSettlementQueue(client: try redis.client(url), keyPrefix: prefix)
+            return RedisSettlementQueue(client: try redis.client(url), keyPrefix: prefix, logger: redis.logger)
         }
     }
 
     static func makeSettlements(
-        _ configuration: SidecarConfiguration, ledger: any NonceLedger, redis: RedisClients, logger: Logger
+        _ configuration: SidecarConfiguration, ledger: any NonceLedger, redis: RedisClients, logger: Logger,
+        metrics: SidecarMetrics
     ) throws -> Settlements? {
         guard let settings = configuration.settlement else { return nil }
         let queue = try makeQueue(settings.queue, redis: redis)
@@ -74,7 +75,7 @@ public enum SidecarApplication {
         }
         return Settlements(
             settings: settings, queue: queue, ledger: ledger, routes: configuration.routeSettlement,
-            facilitator: facilitator, relayers: relayers, logger: logger)
+            facilitator: facilitator, relayers: relayers, logger: logger, metrics: metrics)
     }
 
     public static func makeLedger(
@@ -100,7 +101,9 @@ public enum SidecarApplication {
     ) throws -> Assembly {
         let redis = RedisClients(group: group, logger: logger)
         let ledger = try makeLedger(configuration.ledger, redis: redis)
-        let settlements = try makeSettlements(configuration, ledger: ledger, redis: redis, logger: logger)
+        let metrics = SidecarMetrics(routes: Array(configuration.routes.keys))
+        let settlements = try makeSettlements(configuration, ledger: ledger, redis: redis, logger: logger,
+                                              metrics: metrics)
         var limiter: (any RateLimiter)?
         var limitPrefix = "x402"
         if configuration.routeLimits.values.contains(where: { !$0.isEmpty }) {

@@ -173,3 +173,28 @@ struct RedisNonceLedgerTests {
         #expect(throws: (any Error).self) { try broken.next() }
     }
 }
+
+/// The Redis queue keeps a job that does not decode aside instead of claiming it forever.
+@Suite(.serialized, .enabled(if: IntegrationEnvironment.redisEnabled))
+struct RedisSettlementQueueTests {
+    @Test func anUndecodableJobIsQuarantinedAndCounted() async throws {
+        let url = try IntegrationEnvironment.requireRedisURL()
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let client = RedisClient(configuration: try .init(url: url), group: group, logger: Logger(label: "test"))
+        let prefix = "x402q\(UnixClock.monotonicNanoseconds())"
+        let queue = RedisSettlementQueue(client: client, keyPrefix: prefix)
+        let base = "\(prefix):settle:{q}"
+        _ = try await client.send(["HSET", base + ":jobs", "bad-1", "{\"id\":\"bad-1\"}"])
+        _ = try await client.send(["ZADD", base + ":due", "0", "bad-1"])
+        #expect(try await queue.claim(now: 10, limit: 16, lease: 60).isEmpty)
+        #expect(queue.undecodableJobs == 1)
+        let kept = try await client.send(["HGET", base + ":undecodable", "bad-1"]).string
+        #expect(kept?.hasPrefix("missing or invalid field authorization\t{") == true)
+        #expect(try await client.send(["ZCARD", base + ":due"]) == .integer(0))
+        // Claimed again: nothing, and nothing counted twice.
+        #expect(try await queue.claim(now: 20, limit: 16, lease: 60).isEmpty)
+        #expect(queue.undecodableJobs == 1)
+        await client.close()
+        try await group.shutdownGracefully()
+    }
+}

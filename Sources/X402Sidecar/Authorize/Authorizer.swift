@@ -1,5 +1,4 @@
 import Logging
-import Synchronization
 import X402
 
 /// Runs `AuthorizationFlow` against the stores: the one executor of every decision.
@@ -15,14 +14,15 @@ public final class Authorizer: Sendable {
     public let settlements: Settlements?
     public let limiter: (any RateLimiter)?
     let logger: Logger
-    /// Store failures of the rate limiter (metrics).
-    let limiterFailures = Atomic<Int>(0)
+    let metrics: SidecarMetrics
 
     public var routes: [String: RouteRequirements] { policy.routes }
     public var limits: [String: RouteLimits] { policy.limits }
 
     public init(policy: AuthorizationPolicy, ledger: any NonceLedger, settlements: Settlements? = nil,
-                limiter: (any RateLimiter)? = nil, logger: Logger = Logger(label: "x402.sidecar")) {
+                limiter: (any RateLimiter)? = nil, logger: Logger = Logger(label: "x402.sidecar"),
+                metrics: SidecarMetrics? = nil) {
+        self.metrics = metrics ?? settlements?.metrics ?? SidecarMetrics(routes: Array(policy.routes.keys))
         self.policy = policy
         self.ledger = ledger
         self.settlements = settlements
@@ -131,7 +131,7 @@ public final class Authorizer: Sendable {
             return step(settlements.queue.put(transition.job)) { [logger] answer in
                 switch answer {
                 case .success:
-                    settlements.counters.count(transition.outcome)
+                    settlements.metrics.count(transition.outcome)
                     if transition.job.mode != .before { settlements.signal() }
                 case .failure(let error):
                     logger.error("settlement queue refused a job; failing closed", metadata: [
@@ -173,7 +173,7 @@ public final class Authorizer: Sendable {
     }
 
     private func limiterFailed(_ message: Logger.Message, _ error: any Error, _ request: AuthorizeRequest) {
-        limiterFailures.add(1, ordering: .relaxed)
+        metrics.limiterFailures.increment()
         logger.warning(message, metadata: ["error": "\(error)", "route": "\(request.route ?? "-")"])
     }
 

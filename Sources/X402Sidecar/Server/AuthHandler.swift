@@ -41,55 +41,39 @@ final class AuthHandler: ChannelInboundHandler, RemovableChannelHandler {
             return
         }
         let path = head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)[0]
-        if admin {
-            guard path == "/healthz" || path == "/metrics" || path.hasPrefix("/admin/") else {
-                write(Self.json(.notFound, #"{"error":"not found"}"#), for: head, context: context)
-                return
-            }
-            if path.hasPrefix("/admin/") {
-                let promise = context.eventLoop.makePromise(of: DecisionResponse.self)
-                let core = self.core
-                promise.completeWithTask {
-                    await core.admin(method: head.method, path: String(path), query: Self.query(head.uri),
-                                     authorization: head.headers.first(name: "Authorization"))
-                }
-                promise.futureResult.assumeIsolated().whenSuccess { response in
-                    self.write(response, for: head, context: context)
-                }
-                return
-            }
-        }
-        switch path {
-        case "/authorize", "/_x402/authorize":
+        let core = self.core
+        switch Endpoint.find(path, admin: admin) {
+        case .authorize:
             authorize(head, context: context)
-        case "/report", "/_x402/report":
-            let promise = context.eventLoop.makePromise(of: DecisionResponse.self)
-            let core = self.core
+        case .healthz:
+            write(Self.json(.ok, #"{"status":"ok"}"#), for: head, context: context)
+        case .report:
             let query = Self.query(head.uri)
             let paymentId = query["payment_id"] ?? head.headers.first(name: "X-X402-Payment-Id")
             let status = query["status"] ?? head.headers.first(name: "X-X402-Upstream-Status")
-            promise.completeWithTask { await core.report(paymentId: paymentId, status: status) }
-            promise.futureResult.assumeIsolated().whenSuccess { response in
-                self.write(response, for: head, context: context)
+            answer(head, context: context) { await core.reports.respond(paymentId: paymentId, status: status) }
+        case .readyz:
+            answer(head, context: context) { await core.readiness.respond() }
+        case .metrics:
+            answer(head, context: context) { await core.metricsResponse() }
+        case .admin:
+            let query = Self.query(head.uri)
+            let authorization = head.headers.first(name: "Authorization")
+            answer(head, context: context) {
+                await core.admin.respond(method: head.method, path: String(path), query: query, authorization: authorization)
             }
-        case "/metrics":
-            let promise = context.eventLoop.makePromise(of: DecisionResponse.self)
-            let core = self.core
-            promise.completeWithTask { await core.metrics() }
-            promise.futureResult.assumeIsolated().whenSuccess { response in
-                self.write(response, for: head, context: context)
-            }
-        case "/healthz":
-            write(Self.json(.ok, #"{"status":"ok"}"#), for: head, context: context)
-        case "/readyz":
-            let promise = context.eventLoop.makePromise(of: DecisionResponse.self)
-            let core = self.core
-            promise.completeWithTask { await core.readiness() }
-            promise.futureResult.assumeIsolated().whenSuccess { response in
-                self.write(response, for: head, context: context)
-            }
-        default:
+        case nil:
             write(Self.json(.notFound, #"{"error":"not found"}"#), for: head, context: context)
+        }
+    }
+
+    /// Answers with what `body` returns, computed on a task.
+    private func answer(_ head: HTTPRequestHead, context: ChannelHandlerContext,
+                        _ body: @escaping @Sendable () async -> DecisionResponse) {
+        let promise = context.eventLoop.makePromise(of: DecisionResponse.self)
+        promise.completeWithTask(body)
+        promise.futureResult.assumeIsolated().whenSuccess { response in
+            self.write(response, for: head, context: context)
         }
     }
 
@@ -111,10 +95,7 @@ final class AuthHandler: ChannelInboundHandler, RemovableChannelHandler {
     private func finish(_ decision: Decision, request: AuthorizeRequest, head: HTTPRequestHead,
                         context: ChannelHandlerContext) {
         let micros = (UnixClock.monotonicNanoseconds() &- started) / 1000
-        core.decisionLog.record(decision, request: request, latencyMicros: micros)
-        core.count(decision)
-        write(DecisionResponse(decision, backendContext: core.backendContext, challengeBody: !request.viaNginx), for: head,
-              context: context)
+        write(core.answer(decision, request: request, latencyMicros: micros), for: head, context: context)
     }
 
     private func write(_ response: DecisionResponse, for head: HTTPRequestHead, context: ChannelHandlerContext) {

@@ -47,7 +47,7 @@ extension Settlements {
         do {
             recorded = try await queue.job(job.id)?.transaction
         } catch {
-            counters.storeFailures.add(1, ordering: .relaxed)
+            metrics.settlementStoreFailures.increment()
             logger.error("cannot read back a cut-off settlement", metadata: ["payment_id": "\(job.id)", "error": "\(error)"])
             recorded = nil
         }

@@ -180,38 +180,55 @@ extension SettlementJob {
         return json.string
     }
 
-    public static func decode(_ text: String) -> SettlementJob? {
-        guard case .object(let o)? = try? JSONParser.parse(Array(text.utf8), maxDepth: 32) else { return nil }
+    /// A stored job read back, or why it cannot be (the store keeps such a job for inspection).
+    public static func decode(_ text: String) -> Result<SettlementJob, SettlementJobError> {
+        let document: JSONValue
+        do {
+            document = try JSONParser.parse(Array(text.utf8), maxDepth: 32)
+        } catch {
+            return .failure(SettlementJobError(reason: "not JSON: \(error)"))
+        }
+        guard case .object(let o) = document else { return .failure(SettlementJobError(reason: "not a JSON object")) }
+        do {
+            return .success(try decode(o))
+        } catch let error as SettlementJobError {
+            return .failure(error)
+        } catch {
+            return .failure(SettlementJobError(reason: "\(error)"))
+        }
+    }
+
+    private static func decode(_ o: [String: JSONValue]) throws -> SettlementJob {
+        func need<T>(_ value: T?, _ field: String) throws -> T {
+            guard let value else { throw SettlementJobError(reason: "missing or invalid field \(field)") }
+            return value
+        }
         func s(_ k: String) -> String? { o[k]?.stringValue }
         func i(_ k: String) -> Int64? {
             if case .number(let t)? = o[k] { return Int64(t) }
             return nil
         }
-        guard let id = s("id"), let route = s("route"), let mode = s("mode").flatMap(SettlementMode.init),
-            let via = s("via").flatMap(SettlementVia.init), let state = s("state").flatMap(State.init),
-            let version = i("version"), let network = s("network"), let chainId = s("chainId").flatMap({ UInt64($0) }),
-            let asset = s("asset"), let payTo = s("payTo"), let amount = s("amount"), let payer = s("payer"),
-            let auth = o["authorization"]?.objectValue, let signature = s("signature"),
-            let payload = o["paymentPayload"], let requirements = o["paymentRequirements"],
-            let createdAt = i("createdAt"), let dueAt = i("dueAt"), let holdUntil = i("holdUntil"),
-            let attempts = i("attempts")
-        else { return nil }
-        func a(_ k: String) -> String? { auth[k]?.stringValue }
-        guard let from = a("from"), let to = a("to"), let value = a("value"), let validAfter = a("validAfter"),
-            let validBefore = a("validBefore"), let nonce = a("nonce")
-        else { return nil }
+        let auth = try need(o["authorization"]?.objectValue, "authorization")
+        func a(_ k: String) throws -> String { try need(auth[k]?.stringValue, "authorization.\(k)") }
         var p = JSONWriter(capacity: 1024)
-        p.value(payload)
+        p.value(try need(o["paymentPayload"], "paymentPayload"))
         var r = JSONWriter(capacity: 512)
-        r.value(requirements)
+        r.value(try need(o["paymentRequirements"], "paymentRequirements"))
         return SettlementJob(
-            id: id, route: route, mode: mode, via: via, state: state, version: Int(version), network: network,
-            chainId: chainId, asset: asset, payTo: payTo, amount: amount, payer: payer,
+            id: try need(s("id"), "id"), route: try need(s("route"), "route"),
+            mode: try need(s("mode").flatMap(SettlementMode.init), "mode"),
+            via: try need(s("via").flatMap(SettlementVia.init), "via"),
+            state: try need(s("state").flatMap(State.init), "state"), version: Int(try need(i("version"), "version")),
+            network: try need(s("network"), "network"), chainId: try need(s("chainId").flatMap({ UInt64($0) }), "chainId"),
+            asset: try need(s("asset"), "asset"), payTo: try need(s("payTo"), "payTo"),
+            amount: try need(s("amount"), "amount"), payer: try need(s("payer"), "payer"),
             authorization: Authorization(
-                from: from, to: to, value: value, validAfter: validAfter, validBefore: validBefore, nonce: nonce),
-            signature: signature, paymentPayload: p.string, paymentRequirements: r.string, createdAt: createdAt,
-            dueAt: dueAt, holdUntil: holdUntil, attempts: Int(attempts), transaction: s("transaction"),
-            lastError: s("lastError"), upstreamStatus: i("upstreamStatus").map { Int($0) })
+                from: try a("from"), to: try a("to"), value: try a("value"), validAfter: try a("validAfter"),
+                validBefore: try a("validBefore"), nonce: try a("nonce")),
+            signature: try need(s("signature"), "signature"), paymentPayload: p.string, paymentRequirements: r.string,
+            createdAt: try need(i("createdAt"), "createdAt"), dueAt: try need(i("dueAt"), "dueAt"),
+            holdUntil: try need(i("holdUntil"), "holdUntil"), attempts: Int(try need(i("attempts"), "attempts")),
+            transaction: s("transaction"), lastError: s("lastError"), upstreamStatus: i("upstreamStatus").map { Int($0) })
     }
 
     init(id: String, route: String, mode: SettlementMode, via: SettlementVia, state: State, version: Int,
@@ -243,4 +260,10 @@ extension SettlementJob {
         self.lastError = lastError
         self.upstreamStatus = upstreamStatus
     }
+}
+
+/// Why a stored job could not be read back.
+public struct SettlementJobError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var reason: String
+    public var description: String { reason }
 }

@@ -1,4 +1,5 @@
 import HeapModule
+import Logging
 import Synchronization
 import X402
 
@@ -29,6 +30,9 @@ public protocol SettlementQueue: Sendable {
     func job(_ id: String) async throws -> SettlementJob?
     func stats() async throws -> SettlementQueueStats
     func checkReady() async throws
+    /// Stored jobs met since start that could not be decoded. Each was logged with its reason and
+    /// kept aside for inspection (never settled, never dropped silently).
+    var undecodableJobs: Int { get }
 }
 
 /// The single-host queue. Every change is appended to a journal file (one JSON job per line; the
@@ -85,18 +89,33 @@ public final class EmbeddedSettlementQueue: SettlementQueue {
 
     private let state: Mutex<State>
     public let path: String?
+    public let undecodableJobs: Int
     static let finishedKept = 1_000
 
     /// - Parameter path: the journal; nil keeps jobs in memory only (lost on restart: tests only).
-    public init(path: String?, fsync: Bool = false) throws {
+    ///   Journal lines that do not decode are logged, counted and copied to `PATH.undecodable`
+    ///   (reason, a tab, the line) before compaction drops them from the journal.
+    public init(path: String?, fsync: Bool = false, logger: Logger = Logger(label: "x402.settlement-queue")) throws {
         self.path = path
         var initial = State(log: try path.map { try AppendLog(path: $0, fsync: fsync) })
         // The last line of each id wins; finished jobs are dropped by the compaction below.
         var latest: [String: SettlementJob] = [:]
+        var undecodable: [String] = []
         for record in try path.map({ try AppendLog.readRecords(path: $0) }) ?? [] where record.line.hasPrefix("J ") {
-            guard let job = SettlementJob.decode(String(record.line.dropFirst(2))) else { continue }
-            latest[job.id] = job
+            switch SettlementJob.decode(String(record.line.dropFirst(2))) {
+            case .success(let job):
+                latest[job.id] = job
+            case .failure(let error):
+                logger.error("settlement journal line does not decode; kept aside", metadata: [
+                    "offset": "\(record.offset)", "reason": "\(error.reason)", "kept_in": "\(path ?? "-").undecodable"])
+                undecodable.append(error.reason + "\t" + record.line)
+            }
         }
+        if let path, !undecodable.isEmpty {
+            let aside = try AppendLog(path: path + ".undecodable", fsync: true)
+            for line in undecodable { _ = try aside.append(line + "\n") }
+        }
+        undecodableJobs = undecodable.count
         var active: [SettlementJob] = []
         for job in latest.values {
             if job.state == .settled || job.state == .released {
@@ -182,9 +201,14 @@ public final class EmbeddedSettlementQueue: SettlementQueue {
     private static func body(_ id: String, _ entry: Entry, in state: State) throws -> SettlementJob {
         if state.log == nil, let job = state.bodies[id] { return job }
         guard let log = state.log else { throw JournalError(description: "settlement job \(id) has no body") }
-        guard let job = SettlementJob.decode(try log.read(at: entry.offset, length: Int(entry.length))), job.id == id
-        else { throw JournalError(description: "settlement journal line for \(id) does not decode") }
-        return job
+        switch SettlementJob.decode(try log.read(at: entry.offset, length: Int(entry.length))) {
+        case .success(let job) where job.id == id:
+            return job
+        case .success(let job):
+            throw JournalError(description: "settlement journal line for \(id) holds job \(job.id)")
+        case .failure(let error):
+            throw JournalError(description: "settlement journal line for \(id) does not decode: \(error.reason)")
+        }
     }
 
     /// Rewrites the journal with the unfinished jobs only, streaming them from the old file.
@@ -266,10 +290,17 @@ public final class EmbeddedSettlementQueue: SettlementQueue {
 public final class RedisSettlementQueue: SettlementQueue {
     public let client: RedisClient
     let jobsKey: String, dueKey: String, heldKey: String, deadKey: String, donePrefix: String
+    /// Jobs that did not decode, by id: `reason TAB body`, for an operator to look at.
+    let undecodableKey: String
+    let logger: Logger
+    private let undecodable = Atomic<Int>(0)
+    public var undecodableJobs: Int { undecodable.load(ordering: .relaxed) }
 
-    public init(client: RedisClient, keyPrefix: String = "x402") {
+    public init(client: RedisClient, keyPrefix: String = "x402", logger: Logger = Logger(label: "x402.settlement-queue")) {
         self.client = client
+        self.logger = logger
         let base = "\(keyPrefix):settle:{q}"
+        undecodableKey = base + ":undecodable"
         jobsKey = base + ":jobs"
         dueKey = base + ":due"
         heldKey = base + ":held"
@@ -307,14 +338,27 @@ public final class RedisSettlementQueue: SettlementQueue {
             local job = redis.call('HGET', KEYS[1], id)
             if job then
               redis.call('ZADD', set, deadline, id)
+              table.insert(out, id)
               table.insert(out, job)
             else
               redis.call('ZREM', set, id)
             end
           end
-          if #out >= tonumber(ARGV[2]) then break end
+          if #out >= 2 * tonumber(ARGV[2]) then break end
         end
         return out
+        """)
+
+    /// KEYS: jobs, due, held, dead, undecodable. ARGV: id, reason. Takes a job that does not decode
+    /// out of the active sets and keeps it aside.
+    static let quarantineScript = RedisScript(
+        """
+        local job = redis.call('HGET', KEYS[1], ARGV[1])
+        if not job then return 0 end
+        redis.call('HSET', KEYS[5], ARGV[1], ARGV[2] .. '\\t' .. job)
+        redis.call('HDEL', KEYS[1], ARGV[1])
+        redis.call('ZREM', KEYS[2], ARGV[1]); redis.call('ZREM', KEYS[3], ARGV[1]); redis.call('ZREM', KEYS[4], ARGV[1])
+        return 1
         """)
 
     private func store(_ job: SettlementJob, onlyIfHeld: Bool) async throws -> Bool {
@@ -340,13 +384,33 @@ public final class RedisSettlementQueue: SettlementQueue {
         let reply = try await client.run(
             Self.claimScript, keys: [jobsKey, dueKey, heldKey],
             arguments: [String(now), String(limit), String(lease)])
-        guard case .array(let items) = reply else { return [] }
-        return (items ?? []).compactMap { $0.string.flatMap(SettlementJob.decode) }
+        guard case .array(let items?) = reply else { return [] }
+        var jobs: [SettlementJob] = []
+        var index = 0
+        while index + 1 < items.count {
+            defer { index += 2 }
+            guard let id = items[index].string, let text = items[index + 1].string else { continue }
+            switch SettlementJob.decode(text) {
+            case .success(let job): jobs.append(job)
+            case .failure(let error): try await quarantine(id, error)
+            }
+        }
+        return jobs
+    }
+
+    private func quarantine(_ id: String, _ error: SettlementJobError) async throws {
+        undecodable.add(1, ordering: .relaxed)
+        logger.error("settlement job does not decode; kept aside", metadata: [
+            "payment_id": "\(id)", "reason": "\(error.reason)", "kept_in": "\(undecodableKey)"])
+        _ = try await client.run(Self.quarantineScript, keys: [jobsKey, dueKey, heldKey, deadKey, undecodableKey],
+                                 arguments: [id, error.reason])
     }
 
     public func job(_ id: String) async throws -> SettlementJob? {
-        if let text = try await client.send(["HGET", jobsKey, id]).string { return SettlementJob.decode(text) }
-        return try await client.send(["GET", donePrefix + id]).string.flatMap(SettlementJob.decode)
+        var text = try await client.send(["HGET", jobsKey, id]).string
+        if text == nil { text = try await client.send(["GET", donePrefix + id]).string }
+        guard let text else { return nil }
+        return try SettlementJob.decode(text).get()
     }
 
     public func stats() async throws -> SettlementQueueStats {

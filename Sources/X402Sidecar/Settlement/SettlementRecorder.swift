@@ -15,13 +15,13 @@ public final class SettlementRecorder: Sendable {
 
     let queue: any SettlementQueue
     let ledger: any NonceLedger
-    let counters: SettlementCounters
+    let metrics: SidecarMetrics
     let logger: Logger
 
-    init(queue: any SettlementQueue, ledger: any NonceLedger, counters: SettlementCounters, logger: Logger) {
+    init(queue: any SettlementQueue, ledger: any NonceLedger, metrics: SidecarMetrics, logger: Logger) {
         self.queue = queue
         self.ledger = ledger
-        self.counters = counters
+        self.metrics = metrics
         self.logger = logger
     }
 
@@ -37,7 +37,7 @@ public final class SettlementRecorder: Sendable {
                 guard try await queue.putIfHeld(job) else { return .lostRace }
             }
         } catch {
-            counters.storeFailures.add(1, ordering: .relaxed)
+            metrics.settlementStoreFailures.increment()
             logger.error("settlement queue did not record a job's new state", metadata: [
                 "payment_id": "\(job.id)", "state": "\(job.state.rawValue)",
                 "outcome": "\(transition.outcome.rawValue)", "error": "\(error)"])
@@ -46,7 +46,7 @@ public final class SettlementRecorder: Sendable {
             applied = .writeFailed
         }
         await change(transition.ledger, job)
-        counters.count(transition.outcome)
+        metrics.count(transition.outcome)
         log(transition)
         return applied
     }
@@ -63,7 +63,7 @@ public final class SettlementRecorder: Sendable {
                 try await ledger.markSettled(job.nonceKey, token: job.id, transaction: transaction)
             }
         } catch {
-            counters.storeFailures.add(1, ordering: .relaxed)
+            metrics.settlementStoreFailures.increment()
             logger.error("nonce ledger did not record a settlement change", metadata: [
                 "payment_id": "\(job.id)", "change": "\(change)", "error": "\(error)"])
         }

@@ -1,0 +1,72 @@
+import NIOHTTP1
+import X402
+
+/// The admin API, on the token-protected admin listener only.
+struct AdminHandler: Sendable {
+    let authorizer: Authorizer
+    /// SHA-256 of the admin token; nil: every admin call is refused.
+    let tokenSHA256: [UInt8]?
+
+    /// The admin API (admin listener only): `GET` inspects and `DELETE` resets one rate-limit or
+    /// free-quota key, `/admin/ratelimit?route=R&rule=NAME&key=VALUE` (`rule=free` for the free
+    /// quota; VALUE as the rule keys it: an address, a payer, or the header's value).
+    func respond(method: HTTPMethod, path: String, query: [String: String], authorization: String?) async
+        -> DecisionResponse
+    {
+        guard let expected = tokenSHA256, let authorization, authorization.hasPrefix("Bearer "),
+            OpenSSL.constantTimeEquals(OpenSSL.sha256(Array(authorization.dropFirst(7).utf8)), expected)
+        else {
+            return DecisionResponse(status: .unauthorized, headers: ["Content-Type": "application/json", "WWW-Authenticate": "Bearer"],
+                                    body: #"{"error":"a valid admin token is required"}"#)
+        }
+        guard path == "/admin/ratelimit" else { return AuthHandler.json(.notFound, #"{"error":"not found"}"#) }
+        guard let routeName = query["route"], let ruleName = query["rule"], let value = query["key"],
+            let limits = authorizer.limits[routeName], let limiter = authorizer.limiter
+        else {
+            return AuthHandler.json(.badRequest, #"{"error":"route (with limits), rule and key are required"}"#)
+        }
+        let key: RouteLimits.Rule.Key
+        if ruleName == "free", let free = limits.free {
+            key = free.key
+        } else if let rule = limits.rules.first(where: { $0.name == ruleName }) {
+            key = rule.key
+        } else {
+            return AuthHandler.json(.notFound, #"{"error":"no such rule in this route"}"#)
+        }
+        let stored: String
+        switch key {
+        case .header, .lease: stored = Authorizer.hashed(value)
+        case .ip, .payer: stored = ruleName == "free" || key == .ip ? value : value.lowercased()
+        }
+        let storeKey = authorizer.storeKey(route: routeName, rule: ruleName, value: stored)
+        do {
+            var json = JSONWriter()
+            json.beginObject()
+            json.field("route", routeName)
+            json.field("rule", ruleName)
+            json.field("store_key", storeKey)
+            switch method {
+            case .GET:
+                let state = try await limiter.inspect(key: storeKey)
+                json.key("exists")
+                json.bool(state != nil)
+                if let state {
+                    if ruleName == "free" {
+                        json.field("free_calls_used", state)
+                    } else {
+                        json.field("tat_us", state)
+                    }
+                }
+            case .DELETE:
+                json.key("reset")
+                json.bool(try await limiter.reset(key: storeKey))
+            default:
+                return AuthHandler.json(.methodNotAllowed, #"{"error":"GET inspects, DELETE resets"}"#)
+            }
+            json.endObject()
+            return AuthHandler.json(.ok, json.string)
+        } catch {
+            return AuthHandler.json(.serviceUnavailable, #"{"error":"rate-limit store unavailable"}"#)
+        }
+    }
+}
