@@ -63,11 +63,22 @@ let package = Package(
             ]),
         .executableTarget(name: "X402Micro", dependencies: ["X402"], path: "Benchmarks/X402Micro"),
 
+        // What the test targets share: the devnet's info, temporary directories, and a harness that
+        // builds the sidecar from YAML exactly as `serve` does.
+        .target(
+            name: "X402TestSupport",
+            dependencies: [
+                "X402Sidecar",
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/Support"),
         .testTarget(name: "X402Tests", dependencies: ["X402"], resources: [.copy("Fixtures")]),
         .testTarget(
             name: "X402SidecarTests",
             dependencies: [
-                "X402Sidecar",
+                "X402Sidecar", "X402TestSupport",
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -77,7 +88,7 @@ let package = Package(
         .testTarget(
             name: "X402IntegrationTests",
             dependencies: [
-                "X402Sidecar",
+                "X402Sidecar", "X402TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]),

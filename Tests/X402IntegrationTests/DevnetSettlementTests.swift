@@ -2,54 +2,25 @@ import Foundation
 import Logging
 import Testing
 import X402
+import X402TestSupport
 @testable import X402Sidecar
 
-/// What `deploy/devnet/devnet.py` prints when it is ready.
-struct DevnetInfo {
-    struct Account { var address: String; var privateKey: String }
-    var rpcURL: String
-    var facilitatorURL: String
-    var token: String
-    var payTo: Account
-    var relayer: Account
-    var payers: [Account]
-    var poorPayer: Account
-
-    static let path = ProcessInfo.processInfo.environment["X402_TEST_DEVNET_INFO"]
+extension DevnetInfo {
     static var enabled: Bool { path != nil || IntegrationEnvironment.required }
 
+    /// The devnet of this test run, or a recorded issue when `make test` did not name one.
     static func load() throws -> DevnetInfo {
-        guard let path, let data = FileManager.default.contents(atPath: path),
-            let json = try JSONSerialization.jsonObject(with: data) as? [String: Any]
-        else {
-            Issue.record("X402_TEST_DEVNET_INFO does not name a devnet info file")
+        do {
+            return try loadFromEnvironment()
+        } catch {
+            Issue.record("\(error)")
             throw IntegrationEnvironment.MissingServer()
         }
-        func account(_ value: Any?) -> Account {
-            let object = value as? [String: Any] ?? [:]
-            return Account(address: object["address"] as? String ?? "", privateKey: object["privateKey"] as? String ?? "")
-        }
-        return DevnetInfo(
-            rpcURL: json["rpcUrl"] as? String ?? "", facilitatorURL: json["facilitatorUrl"] as? String ?? "",
-            token: json["token"] as? String ?? "", payTo: account(json["payTo"]), relayer: account(json["sidecarRelayer"]),
-            payers: (json["payers"] as? [Any] ?? []).map(account), poorPayer: account(json["poorPayer"]))
-    }
-
-    var option: PaymentOption {
-        try! PaymentOption(
-            network: Network(chainId: 84532, v1Name: "base-sepolia"),
-            token: TokenInfo(address: token, eip712Name: "USDC", eip712Version: "2", decimals: 6, symbol: "USDC"),
-            payTo: payTo.address, amount: "10000", maxTimeoutSeconds: 300)
-    }
-
-    var route: RouteRequirements {
-        RouteRequirements(name: "weather", description: "Weather", mimeType: "application/json", options: [option])
     }
 
     /// A payment header signed by `payer` for this route, with a fresh nonce.
     func paymentHeader(from payer: Account, version: Int = 2) throws -> String {
         let signer = try #require(PaymentSigner(privateKeyHex: payer.privateKey))
-        let resource = ResourceInfo(url: "http://localhost/weather", description: "Weather", mimeType: "application/json")
         return signer.header(paying: option, resource: resource, version: version, now: UnixClock.seconds(),
                              nonce: OpenSSL.randomBytes(32))
     }
@@ -72,8 +43,7 @@ struct DevnetInfo {
     }
 
     func job(_ grant: Grant, mode: SettlementMode = .deferred, via: SettlementVia) -> SettlementJob {
-        SettlementJob(grant: grant, route: "weather", mode: mode, via: via,
-                      resource: ResourceInfo(url: "http://localhost/weather", description: "Weather", mimeType: "application/json"),
+        SettlementJob(grant: grant, route: "weather", mode: mode, via: via, resource: resource,
                       now: UnixClock.seconds(), holdSeconds: 30)
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import X402
+import X402TestSupport
 @testable import X402Sidecar
 
 /// The ledger rules, for the in-process ledgers (Redis has the same tests in X402IntegrationTests).
@@ -12,9 +13,7 @@ import X402
     }
 
     static func temporaryJournal() -> String {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("x402-ledger-\(UUID().uuidString)")
-        try! FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        return directory.appendingPathComponent("nonces.journal").path
+        TemporaryDirectory.file("x402-ledger", "nonces.journal")
     }
 
     static let future = UnixClock.seconds() + 3600

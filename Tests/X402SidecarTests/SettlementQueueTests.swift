@@ -2,6 +2,7 @@ import Foundation
 import HeapModule
 import Testing
 import X402
+import X402TestSupport
 @testable import X402Sidecar
 
 /// The embedded settlement queue: due order, leases, counts, the journal across reopen, compaction
@@ -9,9 +10,7 @@ import X402
 /// compacts also checks that the bodies come back intact.
 @Suite struct SettlementQueueTests {
     static func journal() -> String {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("x402-queue-\(UUID().uuidString)")
-        try! FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        return directory.appendingPathComponent("settlements.journal").path
+        TemporaryDirectory.file("x402-queue", "settlements.journal")
     }
 
     static func job(_ n: Int, state: SettlementJob.State = .pending, dueAt: Int64 = 100, holdUntil: Int64 = 0)

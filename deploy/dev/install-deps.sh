@@ -26,7 +26,7 @@ if ! command -v swift >/dev/null; then
 fi
 
 requirements=()
-for r in Tests/Vectors/requirements.txt deploy/devnet/requirements.txt Benchmarks/requirements.txt; do [ -f "$r" ] && requirements+=("$r"); done
+for r in Tests/Vectors/requirements.txt deploy/devnet/requirements.txt Benchmarks/requirements.txt Tests/e2e/requirements.txt; do [ -f "$r" ] && requirements+=("$r"); done
 stamp=.venv/.requirements.sha256
 want=$(cat "${requirements[@]}" | sha256sum | cut -d' ' -f1)
 if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
