@@ -48,3 +48,19 @@ extension Result where Failure == SettlementJobError {
         return nil
     }
 }
+
+/// Report datagrams: nginx's syslog `access_log` line and the C module's log-phase report.
+@Suite struct ReportParsingTests {
+    @Test func syslogAndModuleReports() {
+        let syslog = ReportListener.parse("<190>Dec  2 15:00:00 x402: 0123abcd 502, 200")
+        #expect(syslog == ReportListener.Report(paymentId: "0123abcd", status: 200))
+        let module = ReportListener.parse("<14>x402: 0123abcd 204 bytes=1234 duration_ms=17 lease=" + String(repeating: "a", count: 32))
+        #expect(module?.status == 204 && module?.bytes == 1234 && module?.durationMilliseconds == 17)
+        #expect(module?.lease == String(repeating: "a", count: 32))
+        #expect(ReportListener.parse("<14>x402: 0123abcd 200 lease=-")?.lease == nil)
+        for bad in ["x402: id", "x402: id 99", "x402: id 600", "no tag 200", "x402: \u{7f}id 200", "x402: id abc",
+                    "x402: " + String(repeating: "a", count: 65) + " 200"] {
+            #expect(ReportListener.parse(bad) == nil, "\(bad)")
+        }
+    }
+}
