@@ -20,7 +20,8 @@ public enum SidecarApplication {
             guard let client else {
                 // Only a hand-made configuration gets here: the loader always parses the URL.
                 throw ConfigurationProblems(problems: [ConfigurationProblem(
-                    path: "stores.redis.url", message: "a redis store needs SidecarConfiguration.redis (the parsed URL)")])
+                    path: "stores.redis.url",
+                    message: "a redis store needs SidecarConfiguration.redis (the parsed URL)")])
             }
             return client
         }

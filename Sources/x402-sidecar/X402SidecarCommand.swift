@@ -35,7 +35,8 @@ struct ConfigOption: ParsableArguments {
     /// Loads and validates; prints every problem (and warning) and exits 1 when there are errors.
     func load() throws -> SidecarConfiguration {
         let options = ConfigurationLoader.Options(allowMemoryLedger: allowMemoryLedger)
-        switch ConfigurationLoader.load(path: config, environment: ProcessInfo.processInfo.environment, options: options) {
+        let environment = ProcessInfo.processInfo.environment
+        switch ConfigurationLoader.load(path: config, environment: environment, options: options) {
         case .success(let configuration):
             return configuration
         case .failure(let problems):

@@ -12,6 +12,7 @@ import X402
 @Suite struct ConfigurationRuleTests {
     static let payTo = "0x209693Bc6afc0C5328bA36FaF03C514EF312287C"
     static let goodKey = "0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318"
+    static let changemeSHA256 = Hex.encode(OpenSSL.sha256(Array("changeme".utf8)), prefix: false)
     static let goodSecret = "9f2c4e1a7b3d5f8e0a6c2b4d8f1e3a5c7b9d0f2e4a6c8b1d3f5e7a9c0b2d4f6e"
     /// A directory of its own for each file's journals (the tests run in parallel).
     static func directory() -> String {
@@ -50,7 +51,8 @@ import X402
         Rule(name: "Redis URL with a bad port",
              yaml: yaml(stores: "stores: {ledger: redis, redis: {url: \"redis://127.0.0.1:notaport/0\"}}"),
              path: "stores.redis.url"),
-        Rule(name: "Redis URL with TLS", yaml: yaml(stores: "stores: {ledger: redis, redis: {url: \"rediss://h:6379\"}}"),
+        Rule(name: "Redis URL with TLS",
+             yaml: yaml(stores: "stores: {ledger: redis, redis: {url: \"rediss://h:6379\"}}"),
              path: "stores.redis.url"),
         Rule(name: "X402_REDIS_URL that does not parse",
              yaml: yaml(stores: "stores: {ledger: redis, redis: {url: \"redis://127.0.0.1:6379/0\"}}"),
@@ -77,8 +79,7 @@ import X402
         Rule(name: "short admin token", yaml: yaml("admin: {listen: \"127.0.0.1:0\", token: \"k7Qw9zX2pL4m\"}"),
              path: "admin.token"),
         Rule(name: "placeholder admin token hash on mainnet",
-             yaml: yaml("admin: {listen: \"127.0.0.1:0\", token_sha256: \"\(Hex.encode(OpenSSL.sha256(Array("changeme".utf8)), prefix: false))\"}",
-                        network: "base"),
+             yaml: yaml("admin: {listen: \"127.0.0.1:0\", token_sha256: \"\(changemeSHA256)\"}", network: "base"),
              path: "admin.token_sha256"),
         Rule(name: "pay_to a public test account on mainnet",
              yaml: yaml(network: "base", payTo: PublicTestKeys.accounts[1].address), path: "routes.weather.pay_to"),
@@ -113,7 +114,8 @@ import X402
                     configuration: configuration, group: MultiThreadedEventLoopGroup.singleton,
                     logger: Logger(label: "test")))
             } catch {
-                return .failure(ConfigurationProblems(problems: [ConfigurationProblem(path: "(build)", message: "\(error)")]))
+                let problem = ConfigurationProblem(path: "(build)", message: "\(error)")
+                return .failure(ConfigurationProblems(problems: [problem]))
             }
         }
     }
@@ -150,7 +152,9 @@ import X402
             route: "{description: \"W\", price: \"0.01\", rate_limits: [{limit: \"10/s\", key: ip}]}"), .init(), []),
         ("a devnet with a public test key and a demo secret", yaml("""
             networks:
-              devnet: {chain_id: 31337, asset: {address: "0x5FbDB2315678afecb367f032d93F642f64180aa3", name: USDC, version: "2"}}
+              devnet:
+                chain_id: 31337
+                asset: {address: "0x5FbDB2315678afecb367f032d93F642f64180aa3", name: USDC, version: "2"}
             settlement: {via: relayer}
             relayer: {private_key: "\(PublicTestKeys.accounts[0].privateKey)"}
             rpc_urls: {devnet: "http://127.0.0.1:8545"}

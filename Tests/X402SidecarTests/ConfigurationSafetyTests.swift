@@ -67,7 +67,8 @@ import X402
             backend: {hmac_secret: "change-me-to-32-random-bytes-of-hex"}
             """
         let configuration = try ConfigurationLoader.load(yaml: yaml, environment: [:]).get()
-        #expect(configuration.warnings.map(\.path) == ["routes.weather.pay_to", "relayer.private_key", "backend.hmac_secret"])
+        let findings = ["routes.weather.pay_to", "relayer.private_key", "backend.hmac_secret"]
+        #expect(configuration.warnings.map(\.path) == findings)
         #expect(configuration.warnings.allSatisfy { $0.description.hasPrefix("warning: ") })
         // The same file offering base mainnet too: every finding refuses it.
         let mainnet = yaml.replacingOccurrences(of: "network: base-sepolia", with: "network: base")
@@ -75,15 +76,18 @@ import X402
             Issue.record("accepted on mainnet")
             return
         }
-        #expect(problems.problems.map(\.path) == ["routes.weather.pay_to", "relayer.private_key", "backend.hmac_secret"])
+        #expect(problems.problems.map(\.path) == findings)
         // A custom chain counts as a testnet only when it says so (or is a local devnet's id).
         let custom = yaml.replacingOccurrences(of: "network: base-sepolia", with: "network: mine") + """
 
             networks:
-              mine: {chain_id: 777777, testnet: true, asset: {address: "\(ConfigurationRuleTests.payTo)", name: U, version: "1"}}
+              mine:
+                {chain_id: 777777, testnet: true, asset: {address: "\(ConfigurationRuleTests.payTo)", name: U, version: "1"}}
             """
         #expect(try ConfigurationLoader.load(yaml: custom, environment: [:]).get().warnings.count == 3)
         let unmarked = custom.replacingOccurrences(of: "testnet: true, ", with: "")
-        #expect(throws: ConfigurationProblems.self) { try ConfigurationLoader.load(yaml: unmarked, environment: [:]).get() }
+        #expect(throws: ConfigurationProblems.self) {
+            try ConfigurationLoader.load(yaml: unmarked, environment: [:]).get()
+        }
     }
 }

@@ -37,7 +37,9 @@ extension AdminSettings {
                           "must be the SHA-256 (64 hex digits) of the admin token: x402-sidecar admin hash-token "
                           + "(or give admin.token: \"${X402_ADMIN_TOKEN}\")", hashNode ?? node)
             }
-            if let hash, let word = SafetyRules.placeholderTokens.first(where: { OpenSSL.sha256(Array($0.utf8)) == hash }) {
+            if let hash,
+                let word = SafetyRules.placeholderTokens.first(where: { OpenSSL.sha256(Array($0.utf8)) == hash })
+            {
                 SafetyRules.report("admin.token_sha256", "is the SHA-256 of \"\(word)\", a placeholder token", hashNode,
                                    testnet: testnet, &r)
             }

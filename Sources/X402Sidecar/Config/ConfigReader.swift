@@ -64,7 +64,8 @@ struct ConfigReader {
     mutating func int(_ node: Node?, _ path: String, range: ClosedRange<Int>) -> Int? {
         guard let text = string(node, path) else { return nil }
         guard let value = Int(text), range.contains(value) else {
-            problem(path, "must be a whole number from \(range.lowerBound) to \(range.upperBound), not \"\(text)\"", node)
+            problem(path, "must be a whole number from \(range.lowerBound) to \(range.upperBound), not \"\(text)\"",
+                    node)
             return nil
         }
         return value

@@ -31,7 +31,8 @@ extension FacilitatorSettings {
         }
         if let value = r.int(s["retries"], "facilitator.retries", range: 0...10) { settings.retries = value }
         settings.bearerToken = nonEmpty(r.string(s["bearer_token"], "facilitator.bearer_token"))
-        let keyId = nonEmpty(r.string(s["cdp_api_key_id"], "facilitator.cdp_api_key_id") ?? r.environment["CDP_API_KEY_ID"])
+        let keyId = nonEmpty(
+            r.string(s["cdp_api_key_id"], "facilitator.cdp_api_key_id") ?? r.environment["CDP_API_KEY_ID"])
         let keySecret = nonEmpty(
             r.string(s["cdp_api_key_secret"], "facilitator.cdp_api_key_secret") ?? r.environment["CDP_API_KEY_SECRET"])
         switch (keyId, keySecret) {

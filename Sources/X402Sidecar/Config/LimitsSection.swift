@@ -58,7 +58,8 @@ extension RouteLimits {
             case "open": failOpen = true
             case "closed": failOpen = false
             default:
-                r.problem("\(path).on_store_failure", "must be open or closed, not \"\(policy)\"", e["on_store_failure"])
+                r.problem("\(path).on_store_failure", "must be open or closed, not \"\(policy)\"",
+                          e["on_store_failure"])
             }
         }
         let ruleName = r.string(e["name"], "\(path).name") ?? keyText.replacingOccurrences(of: "header:", with: "")

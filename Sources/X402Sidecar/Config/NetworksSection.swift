@@ -79,7 +79,8 @@ struct NetworkCatalog {
         let name = r.string(s["name"], "\(path).name")
         let version = r.string(s["version"], "\(path).version")
         if s["name"] == nil || s["version"] == nil {
-            r.problem(path, "needs name and version: the token's EIP-712 domain (missing_eip712_domain otherwise)", node)
+            r.problem(path, "needs name and version: the token's EIP-712 domain (missing_eip712_domain otherwise)",
+                      node)
         }
         let decimals = s["decimals"] == nil ? 6 : r.int(s["decimals"], "\(path).decimals", range: 0...36)
         let symbol = r.string(s["symbol"], "\(path).symbol") ?? "USDC"

@@ -138,7 +138,8 @@ struct RouteTable {
             r.problem("\(path).pay_to", "is required (here or in defaults.pay_to)", node)
         }
         let timeout = s["max_timeout_seconds"] == nil
-            ? defaults.maxTimeoutSeconds : r.int(s["max_timeout_seconds"], "\(path).max_timeout_seconds", range: 1...3600)
+            ? defaults.maxTimeoutSeconds
+            : r.int(s["max_timeout_seconds"], "\(path).max_timeout_seconds", range: 1...3600)
         guard let priceText = r.string(s["price"], "\(path).price") else {
             if s["price"] == nil { r.problem("\(path).price", "is required", node) }
             return nil

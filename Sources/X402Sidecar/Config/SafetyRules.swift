@@ -14,7 +14,9 @@ enum SafetyRules {
     ]
 
     /// Admin tokens whose SHA-256 is refused in `admin.token_sha256` (the token itself is not known).
-    static let placeholderTokens = ["", "admin", "token", "test", "changeme", "change-me", "secret", "password", "example"]
+    static let placeholderTokens = [
+        "", "admin", "token", "test", "changeme", "change-me", "secret", "password", "example",
+    ]
 
     /// Why `secret` reads like a placeholder, or nil.
     static func placeholderReason(_ secret: String) -> String? {

@@ -70,7 +70,8 @@ extension ServerSettings {
         }
         if let text = r.string(s["report_socket"], "server.report_socket") {
             if text.hasPrefix("unix:"), text.count > 5 { settings.reportSocket = String(text.dropFirst(5)) } else {
-                r.problem("server.report_socket", "must be unix:/path/to/report.sock, not \"\(text)\"", s["report_socket"])
+                r.problem("server.report_socket", "must be unix:/path/to/report.sock, not \"\(text)\"",
+                          s["report_socket"])
             }
         }
         if let items = r.list(s["listen"], "server.listen") {

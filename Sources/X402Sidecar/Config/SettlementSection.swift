@@ -28,7 +28,9 @@ extension SettlementSettings {
             }
             settings.queue = .embedded(journalPath: journal, fsync: r.bool(s["fsync"], "settlement.fsync") ?? false)
         }
-        if let value = r.int(s["max_attempts"], "settlement.max_attempts", range: 1...1000) { settings.maxAttempts = value }
+        if let value = r.int(s["max_attempts"], "settlement.max_attempts", range: 1...1000) {
+            settings.maxAttempts = value
+        }
         if let value = r.int(s["retry_base_ms"], "settlement.retry_base_ms", range: 1...600_000) {
             settings.retryBaseMilliseconds = value
         }
@@ -63,7 +65,9 @@ extension RouteSettlement {
         for (key, value) in members {
             switch key.string {
             case "settlement":
-                if let mode = r.enumValue(value, "routes.\(name).settlement", SettlementMode.self) { choice.mode = mode }
+                if let mode = r.enumValue(value, "routes.\(name).settlement", SettlementMode.self) {
+                    choice.mode = mode
+                }
             case "settle_via":
                 if let via = r.enumValue(value, "routes.\(name).settle_via", SettlementVia.self) { choice.via = via }
             case "verify":

@@ -33,7 +33,8 @@ public struct SidecarConfiguration: Sendable {
 
     public init(
         server: ServerSettings = ServerSettings(), routes: [String: RouteRequirements],
-        ledger: LedgerSettings = .memory, verifier: PaymentVerifier = PaymentVerifier(), log: LogSettings = LogSettings(),
+        ledger: LedgerSettings = .memory, verifier: PaymentVerifier = PaymentVerifier(),
+        log: LogSettings = LogSettings(),
         settlement: SettlementSettings? = nil, routeSettlement: [String: RouteSettlement] = [:],
         facilitator: FacilitatorSettings? = nil, relayer: RelayerSettings? = nil, rpcURLs: [UInt64: String] = [:]
     ) {

@@ -41,7 +41,8 @@ struct StoreSettings {
         case "embedded":
             guard let e = r.section(s["embedded"], "stores.embedded", allowed: ["journal", "fsync"]) else { break }
             let journal = r.string(e["journal"], "stores.embedded.journal") ?? defaultJournal
-            settings.ledger = .embedded(journalPath: journal, fsync: r.bool(e["fsync"], "stores.embedded.fsync") ?? false)
+            let fsync = r.bool(e["fsync"], "stores.embedded.fsync") ?? false
+            settings.ledger = .embedded(journalPath: journal, fsync: fsync)
         case "redis":
             settings.parseRedis(s["redis"], &r)
         case let other:
