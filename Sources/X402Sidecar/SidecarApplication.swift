@@ -7,19 +7,24 @@ import X402
 /// Builds the whole sidecar from a validated configuration: the one function `main` and the
 /// tests call (Hummingbird's `buildApplication` pattern).
 public enum SidecarApplication {
-    /// One Redis client per URL, shared by the ledger, the queue and the rate limiter.
-    final class RedisClients: @unchecked Sendable {
-        private var clients: [String: RedisClient] = [:]
-        let group: any EventLoopGroup
+    /// The one Redis client the ledger, the queue and the rate limiter share, from the URL the
+    /// loader parsed (`SidecarConfiguration.redis`).
+    struct SharedRedis {
+        let client: RedisClient?
         let logger: Logger
-        init(group: any EventLoopGroup, logger: Logger) {
-            self.group = group
+
+        init(_ configuration: SidecarConfiguration, group: any EventLoopGroup, logger: Logger) {
             self.logger = logger
+            client = configuration.redis.map { RedisClient(configuration: $0.client, group: group, logger: logger) }
         }
-        func client(_ url: String) throws -> RedisClient {
-            if let existing = clients[url] { return existing }
-            let client = RedisClient(configuration: try RedisClient.Configuration(url: url), group: group, logger: logger)
-            clients[url] = client
+
+        func get() throws -> RedisClient {
+            guard let client else {
+                // Only a hand-made configuration gets here: the loader always parses the URL.
+                throw ConfigurationProblems(problems: [ConfigurationProblem(
+                    path: "stores.redis.url",
+                    message: "a redis store needs SidecarConfiguration.redis (the parsed URL)")])
+            }
             return client
         }
     }
@@ -32,19 +37,19 @@ public enum SidecarApplication {
         public var services: [any Service]
     }
 
-    static func makeQueue(_ kind: SettlementSettings.QueueKind, redis: RedisClients) throws -> any SettlementQueue {
+    static func makeQueue(_ kind: SettlementSettings.QueueKind, redis: SharedRedis) throws -> any SettlementQueue {
         switch kind {
         case .memory:
             return try EmbeddedSettlementQueue(path: nil, logger: redis.logger)
         case .embedded(let path, let fsync):
             return try EmbeddedSettlementQueue(path: path, fsync: fsync, logger: redis.logger)
-        case .redis(let url, let prefix):
-            return RedisSettlementQueue(client: try redis.client(url), keyPrefix: prefix, logger: redis.logger)
+        case .redis(_, let prefix):
+            return RedisSettlementQueue(client: try redis.get(), keyPrefix: prefix, logger: redis.logger)
         }
     }
 
     static func makeSettlements(
-        _ configuration: SidecarConfiguration, ledger: any NonceLedger, redis: RedisClients, logger: Logger,
+        _ configuration: SidecarConfiguration, ledger: any NonceLedger, redis: SharedRedis, logger: Logger,
         metrics: SidecarMetrics
     ) throws -> Settlements? {
         guard let settings = configuration.settlement else { return nil }
@@ -58,7 +63,7 @@ public enum SidecarApplication {
                 baseURL: settings.url,
                 http: HTTPJSONClient(
                     timeout: .milliseconds(Int64(settings.timeoutMilliseconds)), headers: headers,
-                    cdp: settings.cdpKeyId.flatMap { id in settings.cdpKeySecret.flatMap { CDPCredentials(keyId: id, secret: $0) } }),
+                    cdp: settings.cdp),
                 retries: settings.retries, chains: chains, logger: logger)
         }
         var relayers: [UInt64: Relayer] = [:]
@@ -78,28 +83,24 @@ public enum SidecarApplication {
             facilitator: facilitator, relayers: relayers, logger: logger, metrics: metrics)
     }
 
-    public static func makeLedger(
-        _ settings: LedgerSettings, group: any EventLoopGroup, logger: Logger
-    ) throws -> any NonceLedger {
-        try makeLedger(settings, redis: RedisClients(group: group, logger: logger))
-    }
-
-    static func makeLedger(_ settings: LedgerSettings, redis: RedisClients) throws -> any NonceLedger {
+    static func makeLedger(_ settings: LedgerSettings, redis: SharedRedis) throws -> any NonceLedger {
         switch settings {
         case .memory:
             return MemoryNonceLedger()
         case .embedded(let path, let fsync):
             return try EmbeddedNonceLedger(path: path, fsync: fsync)
-        case .redis(let url, let prefix):
-            return RedisNonceLedger(client: try redis.client(url), keyPrefix: prefix)
+        case .redis(_, let prefix):
+            return RedisNonceLedger(client: try redis.get(), keyPrefix: prefix)
         }
     }
 
+    /// Builds from a configuration the loader accepted; checks and parses nothing itself (see
+    /// `ConfigurationRules` for what may still fail here: journals that cannot be opened).
     public static func build(
         configuration: SidecarConfiguration, group: any EventLoopGroup, logger: Logger,
         decisionLog: DecisionLog? = nil
     ) throws -> Assembly {
-        let redis = RedisClients(group: group, logger: logger)
+        let redis = SharedRedis(configuration, group: group, logger: logger)
         let ledger = try makeLedger(configuration.ledger, redis: redis)
         let metrics = SidecarMetrics(routes: Array(configuration.routes.keys))
         let settlements = try makeSettlements(configuration, ledger: ledger, redis: redis, logger: logger,
@@ -108,8 +109,8 @@ public enum SidecarApplication {
         var limitPrefix = "x402"
         if configuration.routeLimits.values.contains(where: { !$0.isEmpty }) {
             switch configuration.ledger {
-            case .redis(let url, let prefix):
-                limiter = RedisRateLimiter(client: try redis.client(url))
+            case .redis(_, let prefix):
+                limiter = RedisRateLimiter(client: try redis.get())
                 limitPrefix = prefix
             case .embedded, .memory:
                 limiter = EmbeddedRateLimiter()

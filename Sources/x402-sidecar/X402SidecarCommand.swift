@@ -23,13 +23,20 @@ struct X402SidecarCommand: AsyncParsableCommand {
         defaultSubcommand: Serve.self)
 }
 
+/// The configuration and the flags that change what it may say: `serve` and `check-config` take
+/// the same ones, so that `check-config` accepts exactly the files `serve` starts with.
 struct ConfigOption: ParsableArguments {
     @Option(name: .shortAndLong, help: "Path to the YAML configuration.")
     var config: String = "/etc/x402/x402.yaml"
 
-    /// Loads and validates; prints every problem and exits 1 when there are any.
+    @Flag(help: "Allow `stores.ledger: memory` (forgets used authorizations on restart; tests only).")
+    var allowMemoryLedger = false
+
+    /// Loads and validates; prints every problem (and warning) and exits 1 when there are errors.
     func load() throws -> SidecarConfiguration {
-        switch ConfigurationLoader.load(path: config, environment: ProcessInfo.processInfo.environment) {
+        let options = ConfigurationLoader.Options(allowMemoryLedger: allowMemoryLedger)
+        let environment = ProcessInfo.processInfo.environment
+        switch ConfigurationLoader.load(path: config, environment: environment, options: options) {
         case .success(let configuration):
             return configuration
         case .failure(let problems):
@@ -44,19 +51,15 @@ struct Serve: AsyncParsableCommand {
 
     @OptionGroup var options: ConfigOption
 
-    @Flag(help: "Allow `stores.ledger: memory` (forgets used authorizations on restart; tests only).")
-    var allowMemoryLedger = false
-
     func run() async throws {
+        // Every rule about the file is in the loader; what follows can only fail at run time
+        // (a port in use, a journal that cannot be opened).
         let configuration = try options.load()
         let level = Logger.Level(rawValue: configuration.log.level.rawValue) ?? .info
         LoggingSystem.bootstrap { label in JSONLogHandler(label: label, level: level) }
         let logger = Logger(label: "x402.sidecar")
-        if case .memory = configuration.ledger, !allowMemoryLedger {
-            logger.critical(
-                "stores.ledger is memory: used authorizations would be forgotten on restart; use embedded or redis, or pass --allow-memory-ledger for tests"
-            )
-            throw ExitCode(1)
+        for warning in configuration.warnings {
+            logger.warning("configuration: \(warning)")
         }
         let threads = configuration.server.eventLoops ?? NIOSingletons.groupLoopCountSuggestion
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
@@ -83,6 +86,7 @@ struct CheckConfig: ParsableCommand {
     func run() throws {
         let configuration = try options.load()
         print("\(options.config): configuration is valid")
+        for warning in configuration.warnings { print("  - \(warning)") }
         print(ConfigurationSummary.summary(of: configuration))
     }
 }

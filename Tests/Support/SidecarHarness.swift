@@ -39,7 +39,8 @@ public final class SidecarHarness: Sendable {
     public static func start(yaml: String, environment: [String: String] = [:],
                              logger: Logger = Logger(label: "harness")) async throws -> SidecarHarness {
         let configuration: SidecarConfiguration
-        switch ConfigurationLoader.load(yaml: yaml, environment: environment) {
+        switch ConfigurationLoader.load(yaml: yaml, environment: environment,
+                                        options: .init(allowMemoryLedger: true)) {
         case .success(let loaded): configuration = loaded
         case .failure(let problems): throw BuildFailure(description: "\(problems)")
         }

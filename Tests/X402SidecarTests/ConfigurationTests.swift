@@ -22,9 +22,18 @@ import X402
           weather: {description: "Weather", price: "0.01"}
         """
 
+    /// What an operator sets for the shipped files: they carry no payout address, key or secret.
+    static let shippedEnvironment = [
+        "X402_PAY_TO": "0x209693Bc6afc0C5328bA36FaF03C514EF312287C",
+        "X402_RELAYER_KEY": "0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318",
+        "X402_BACKEND_SECRET": "9f2c4e1a7b3d5f8e0a6c2b4d8f1e3a5c7b9d0f2e4a6c8b1d3f5e7a9c0b2d4f6e",
+    ]
+
     @Test(arguments: ["config/x402.example.yaml", "config/x402.devnet.yaml"])
     func shippedConfigsLoad(path: String) throws {
-        let configuration = try ConfigurationLoader.load(path: Self.root.appendingPathComponent(path).path, environment: [:]).get()
+        let configuration = try ConfigurationLoader.load(
+            path: Self.root.appendingPathComponent(path).path, environment: Self.shippedEnvironment
+        ).get()
         #expect(configuration.routes["weather"]?.options.first?.amount == "10000")
         #expect(configuration.routes["premium"]?.options.count == 2)
     }

@@ -19,11 +19,12 @@ public enum ConfigurationSummary {
             case .redis(let url, _): queue = "redis \(redactedURL(url))"
             }
             lines.append("settlement: queue \(queue), up to \(settlement.maxAttempts) attempts")
-            if let facilitator = configuration.facilitator { lines.append("facilitator: \(facilitator.url)") }
-            if let relayer = configuration.relayer, let key = Hex.decode(relayer.privateKey, byteCount: 32),
-                let address = Secp256k1.address(privateKey: key)
-            {
-                lines.append("relayer: \(Hex.checksumAddress(address)) on chains "
+            if let facilitator = configuration.facilitator {
+                let auth = facilitator.cdp.map { " (CDP API key \($0.keyId))" } ?? ""
+                lines.append("facilitator: \(facilitator.url)\(auth)")
+            }
+            if let relayer = configuration.relayer {
+                lines.append("relayer: \(relayer.address) on chains "
                     + configuration.rpcURLs.keys.sorted().map(String.init).joined(separator: ", "))
             }
         } else {

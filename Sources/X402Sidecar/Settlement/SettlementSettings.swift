@@ -34,28 +34,6 @@ public struct SettlementSettings: Sendable, Equatable {
     public init() {}
 }
 
-public struct FacilitatorSettings: Sendable, Equatable {
-    public var url: String
-    public var timeoutMilliseconds = 10_000
-    public var retries = 2
-    public var bearerToken: String?
-    /// Coinbase CDP API key (`CDP_API_KEY_ID` / `CDP_API_KEY_SECRET`): a JWT per request.
-    public var cdpKeyId: String?
-    public var cdpKeySecret: String?
-
-    public init(url: String) { self.url = url }
-}
-
-public struct RelayerSettings: Sendable, Equatable {
-    public var privateKey: String
-    public var legacyTransactions = false
-    public var simulate = true
-    public var checkBalance = true
-    public var receiptTimeoutSeconds = 30
-
-    public init(privateKey: String) { self.privateKey = privateKey }
-}
-
 /// Who verifies a route's payments.
 public enum VerifyMode: String, Sendable, CaseIterable {
     /// Our verifier alone (the fast path: no network call).
