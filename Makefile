@@ -1,7 +1,7 @@
 # x402-nginx — the two commands in the README are `make demo` and `make test`.
 SWIFT ?= swift
 
-.PHONY: all deps build release test demo demo-stop vectors bench bench-micro check-config clean
+.PHONY: all deps build release test demo demo-stop vectors bench bench-micro bench-swift callgrind check-config clean
 
 all: build
 
@@ -40,6 +40,18 @@ bench: deps
 ## Release-mode micro-benchmarks: Keccak, EIP-712, recovery, header decoding, full verification.
 bench-micro: deps
 	$(SWIFT) run -c release x402-micro
+
+## The decision path under ordo-one's benchmark (flow + answer, unpaid, replay, paid; a job's
+## encoding): instructions, allocations and time per operation. Its own package: built only here.
+bench-swift: deps
+	cd Benchmarks/DecisionPath && $(SWIFT) package --allow-writing-to-package-directory benchmark $(BENCH_ARGS)
+
+## Instructions per unpaid, replayed and paid decision of the release sidecar, counted by callgrind
+## (stable on a noisy machine). CALLGRIND_ARGS="--sidecar OTHER/x402-sidecar" measures another build.
+callgrind: deps
+	$(SWIFT) build -c release --product x402-sidecar
+	$(SWIFT) build -c release --product x402-micro
+	.venv/bin/python Benchmarks/callgrind.py $(CALLGRIND_ARGS)
 
 check-config: build
 	$(SWIFT) run x402-sidecar check-config --config config/x402.example.yaml
