@@ -12,6 +12,9 @@ from harness import MODULE_SO, ModuleNginx, StreamBackend, write_key_file  # noq
 from stack import ROOT, Backend, Devnet, Sidecar, free_port  # noqa: E402
 
 EXTRA_ROUTES = """\
+  stream:
+    description: "Streams sold by lease (the sidecar does not issue leases yet)"
+    price: "0.05"
   slow:
     description: "2 challenges a minute per address"
     price: "0.01"

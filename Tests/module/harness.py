@@ -25,7 +25,7 @@ NGINX_CONF = """\
 load_module {so};
 worker_processes 1;
 user root;
-error_log {run}/error.log info;
+error_log {run}/error.log {level};
 pid {run}/nginx.pid;
 events {{ worker_connections 1024; }}
 http {{
@@ -74,7 +74,7 @@ class ModuleNginx:
     def write(self, locations, http_extra, backend_port):
         self.backend_port = backend_port
         with open(self.conf, "w") as f:
-            f.write(NGINX_CONF.format(so=MODULE_SO, run=self.run_dir, port=self.port, backend_port=backend_port,
+            f.write(NGINX_CONF.format(so=MODULE_SO, run=self.run_dir, level=os.environ.get("X402_MODULE_LOG", "info"), port=self.port, backend_port=backend_port,
                                       locations=locations, http_extra=http_extra))
 
     @property

@@ -794,6 +794,16 @@ ngx_http_x402_expired(ngx_event_t *ev)
                   "x402: lease %V expired, closing the request",
                   ctx ? &ctx->lease_id : &r->uri);
 
+    /*
+     * as ngx_http_request_handler() does for c->close: the extra
+     * reference keeps the request alive while its cleanups (the
+     * upstream's among them) finalize it, then the posted terminate
+     * handler closes the request and both connections
+     */
+
+    r->keepalive = 0;
+    r->main->count++;
+
     ngx_http_finalize_request(r, NGX_ERROR);
     ngx_http_run_posted_requests(c);
 }
