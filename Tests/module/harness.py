@@ -95,7 +95,7 @@ class ModuleNginx:
             os.makedirs(VALGRIND, exist_ok=True)
             log = os.path.join(VALGRIND, "memcheck-%s-%%p.log" % os.path.basename(self.run_dir))
             self.process = subprocess.Popen(
-                ["valgrind", "--tool=memcheck", "--leak-check=full", "--show-leak-kinds=definite",
+                ["valgrind", "--tool=memcheck", "--leak-check=full", "--show-leak-kinds=definite,possible",
                  "--track-origins=yes", "--error-exitcode=99", "--log-file=" + log]
                 + self.command("-g", "daemon off; master_process off;"),
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)

@@ -2,10 +2,11 @@
 /*
  * x402-nginx: ngx_http_x402_module, shared declarations.
  *
- * Three files: ngx_http_x402_module.c (directives, the access handler and
- * its one subrequest, the answers, header rewriting, the header filter),
- * ngx_http_x402_lease.c (lease keys and in-process JWT checks) and
- * ngx_http_x402_report.c (the log-phase report datagram).
+ * Four files: ngx_http_x402_module.c (directives, the access handler and
+ * its one subrequest, header rewriting, the lease timer, the header
+ * filter, variables), ngx_http_x402_answer.c (the 402/429/403/503/500 the
+ * module sends itself), ngx_http_x402_lease.c (lease keys and in-process
+ * JWT checks) and ngx_http_x402_report.c (the log-phase report datagram).
  */
 
 
@@ -19,6 +20,9 @@
 
 #include <openssl/evp.h>
 
+
+#define NGX_HTTP_X402_EXPOSE                                                  \
+    "PAYMENT-REQUIRED, PAYMENT-RESPONSE, X-PAYMENT-RESPONSE"
 
 #define NGX_HTTP_X402_ALG_HS256        1
 #define NGX_HTTP_X402_ALG_EDDSA        2
@@ -115,6 +119,17 @@ typedef struct {
     ngx_event_t                expiry;       /* closes a leased request */
 } ngx_http_x402_ctx_t;
 
+
+ngx_int_t ngx_http_x402_refuse(ngx_http_request_t *r,
+    ngx_http_x402_ctx_t *ctx);
+ngx_int_t ngx_http_x402_unavailable(ngx_http_request_t *r,
+    ngx_http_x402_ctx_t *ctx, const char *why);
+ngx_int_t ngx_http_x402_bad_lease(ngx_http_request_t *r,
+    ngx_http_x402_ctx_t *ctx, ngx_str_t *reason);
+ngx_int_t ngx_http_x402_add_header(ngx_http_request_t *r, char *name,
+    ngx_str_t *value);
+ngx_table_elt_t *ngx_http_x402_answer_header(ngx_http_request_t *sr,
+    char *name);
 
 char *ngx_http_x402_lease_keys(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
