@@ -1,7 +1,7 @@
 # x402-nginx — the two commands in the README are `make demo` and `make test`.
 SWIFT ?= swift
 
-.PHONY: all deps build release test demo demo-stop vectors bench bench-micro bench-swift callgrind check-config clean
+.PHONY: all deps build release module test demo demo-stop vectors bench bench-micro bench-swift callgrind check-config clean
 
 all: build
 
@@ -13,6 +13,10 @@ build: deps
 
 release: deps
 	$(SWIFT) build -c release --product x402-sidecar
+
+## ngx_http_x402_module.so for Debian's stock nginx, built against nginx-dev (nginx/module/build/).
+module: deps
+	$(MAKE) -C nginx/module
 
 ## Every test layer against real Redis (and, as they land, PostgreSQL, nginx and the devnet).
 test: deps
@@ -57,4 +61,4 @@ check-config: build
 	$(SWIFT) run x402-sidecar check-config --config config/x402.example.yaml
 
 clean:
-	rm -rf .build .run
+	rm -rf .build .run nginx/module/build

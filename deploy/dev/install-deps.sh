@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 packages=(pkg-config libhiredis-dev libsecp256k1-dev libpq-dev libssl-dev redis-server nginx
-          postgresql python3-venv wrk curl jq)
+          nginx-dev postgresql python3-venv wrk curl jq valgrind)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -27,6 +27,9 @@ export X402_TEST_REDIS_CTL="$root/deploy/dev/redis.sh"
 export X402_TEST_REDIS_DIR="$run/redis"
 export X402_TEST_REDIS_PORT="$redis_port"
 
+echo "== make module (ngx_http_x402_module.so against Debian's nginx-dev)"
+make -C nginx/module
+
 echo "== swift build (the sidecar binary the end-to-end tests run)"
 swift build --product x402-sidecar
 
@@ -38,3 +41,6 @@ status=${PIPESTATUS[0]}
 echo "== pytest (the devnet itself; end to end through nginx with the official x402 client)"
 export X402_SIDECAR_BIN="$root/.build/debug/x402-sidecar"
 .venv/bin/python -m pytest -q deploy/devnet/tests Tests/e2e
+
+echo "== pytest Tests/module (ngx_http_x402_module in a real nginx: one round trip, leases, reports)"
+.venv/bin/python -m pytest -q Tests/module

@@ -1,0 +1,197 @@
+"""Leases checked inside nginx (x402_lease_keys): the token format of issue 13 minted here with the
+key file's keys, exactly as the sidecar will issue it; every bad token refused without reaching the
+backend; SSE and WebSocket streams closed at `exp` by the module's own timer; the report datagram
+of a leased request; the sidecar asked when the lease has counters or is due for a recheck."""
+import base64
+import hashlib
+import hmac
+import json
+import time
+
+import pytest
+from harness import ED_PUBLIC, HS_SECRET, b64u, claims, mint, raw_get, stream_until_closed
+from stack import wait_for
+
+
+def calls(stack, fragment):
+    return len(stack.backend.requests_to(fragment))
+
+
+def test_hs256_lease_in_x402_lease_header_needs_no_sidecar(stack):
+    document = claims(routes=["other", "stream"])
+    stack.sidecar.stop()
+    try:
+        response = raw_get(stack.nginx, "/leased?hs", [("X-X402-Lease", mint(document)),
+                                                        ("X-X402-Payer", "0xforged"), ("X-X402-Lease-Id", "forged")])
+    finally:
+        stack.sidecar.start()
+    assert response.status == 200, response.raw
+    seen = stack.backend.requests_to("/leased?hs")[-1]["headers"]
+    assert seen["x-x402-payer"] == document["sub"]
+    assert seen["x-x402-lease-id"] == document["jti"]
+    assert seen["x-x402-lease-expires"] == str(document["exp"])
+    assert seen["x-x402-lease-route"] == "day-pass"
+    assert seen["x-x402-amount"] == "50000" and seen["x-x402-network"] == "eip155:84532"
+    assert seen["x-x402-payment-id"] == "leasepayment0001"
+    assert "x-x402-lease" not in seen
+
+
+def test_eddsa_lease_as_bearer_token_is_removed_before_proxying(stack):
+    document = claims()
+    response = raw_get(stack.nginx, "/leased?ed", [("Authorization", "Bearer " + mint(document, alg="EdDSA"))])
+    assert response.status == 200, response.raw
+    seen = stack.backend.requests_to("/leased?ed")[-1]["headers"]
+    assert seen["x-x402-lease-id"] == document["jti"]
+    assert "authorization" not in seen
+
+
+def test_a_bearer_token_that_is_not_a_lease_goes_to_the_sidecar(stack):
+    response = raw_get(stack.nginx, "/leased?other-bearer", [("Authorization", "Bearer some-api-key")])
+    assert response.status == 402
+    assert calls(stack, "other-bearer") == 0
+
+
+def test_leased_request_is_reported(stack):
+    stack.reports.drain()
+    document = claims()
+    assert raw_get(stack.nginx, "/leased?report", [("X-X402-Lease", mint(document))]).status == 200
+    report = stack.reports.next()
+    assert report.startswith("<14>x402: - 200 bytes=")
+    fields = dict(part.split("=") for part in report.split(" ")[3:])
+    assert int(fields["bytes"]) > 100 and int(fields["duration_ms"]) >= 0
+    assert fields["lease"] == document["jti"]
+
+
+def forged_hs256(header, document, secret):
+    signing = b64u(json.dumps(header).encode()) + "." + b64u(json.dumps(document).encode())
+    return signing + "." + b64u(hmac.new(secret, signing.encode(), hashlib.sha256).digest())
+
+
+def signed_payload(payload_bytes):
+    signing = b64u(json.dumps({"alg": "HS256", "typ": "JWT", "kid": "hs1"}).encode()) + "." + b64u(payload_bytes)
+    return signing + "." + b64u(hmac.new(HS_SECRET, signing.encode(), hashlib.sha256).digest())
+
+
+BAD_TOKENS = {
+    "bad signature": (lambda: mint(claims(), secret=b"x" * 32), "lease_bad_signature"),
+    "signature of another token": (lambda: mint(claims()).rsplit(".", 1)[0] + "." + mint(claims()).rsplit(".", 1)[1],
+                                   "lease_bad_signature"),
+    "alg none, no signature": (lambda: mint(claims(), alg="none", header={"alg": "none", "typ": "JWT", "kid": "hs1"}),
+                               "lease_malformed"),
+    "alg none, some signature": (lambda: mint(claims(), alg="none",
+                                              header={"alg": "none", "typ": "JWT", "kid": "hs1"}) + "AAAA",
+                                 "lease_unsupported_alg"),
+    "HS256 keyed with the EdDSA public key": (
+        lambda: forged_hs256({"alg": "HS256", "typ": "JWT", "kid": "ed1"}, claims(), ED_PUBLIC),
+        "lease_unsupported_alg"),
+    "EdDSA under the HS256 key id": (lambda: mint(claims(), alg="EdDSA", kid="hs1"), "lease_unsupported_alg"),
+    "HS384": (lambda: forged_hs256({"alg": "HS384", "typ": "JWT", "kid": "hs1"}, claims(), HS_SECRET),
+              "lease_unsupported_alg"),
+    "RS256": (lambda: forged_hs256({"alg": "RS256", "typ": "JWT", "kid": "hs1"}, claims(), HS_SECRET),
+              "lease_unsupported_alg"),
+    "unknown kid": (lambda: mint(claims(), kid="nope"), "lease_unknown_key"),
+    "crit header": (lambda: forged_hs256({"alg": "HS256", "kid": "hs1", "crit": ["exp"]}, claims(), HS_SECRET),
+                    "lease_malformed"),
+    "expired": (lambda: mint(claims(ttl=-10)), "lease_expired"),
+    "nbf in the future": (lambda: mint(claims(nbf=int(time.time()) + 120)), "lease_not_yet_valid"),
+    "wrong route": (lambda: mint(claims(routes=["weather"])), "lease_wrong_route"),
+    "wrong host": (lambda: mint(claims(aud="other.example")), "lease_wrong_host"),
+    "wrong issuer": (lambda: mint(claims(iss="someone-else")), "lease_bad_claims"),
+    "uppercase payer": (lambda: mint(claims(sub="0x" + "AB" * 20)), "lease_bad_claims"),
+    "exp as a string": (lambda: mint(claims(exp=str(int(time.time()) + 60))), "lease_bad_claims"),
+    "routes not an array": (lambda: mint(claims(x402_routes="stream")), "lease_bad_claims"),
+    "header injection in a claim": (lambda: mint(claims(x402_asset="0x1\r\nX-Evil: 1")), "lease_bad_claims"),
+    "garbage base64": (lambda: "@@@@.####.$$$$", "lease_malformed"),
+    "padding": (lambda: mint(claims()) + "==", "lease_malformed"),
+    "four segments": (lambda: mint(claims()) + ".AAAA", "lease_malformed"),
+    "garbage JSON, signed": (lambda: signed_payload(b'{"iss": "x402-nginx", '), "lease_malformed"),
+    "JSON array, signed": (lambda: signed_payload(b'["x402-nginx"]'), "lease_malformed"),
+    "nested object, signed": (lambda: signed_payload(json.dumps(dict(claims(), extra={"a": 1})).encode()),
+                              "lease_malformed"),
+    "duplicate claim, signed": (lambda: signed_payload(json.dumps(claims())[:-1].encode() + b', "iss": "x"}'),
+                                "lease_malformed"),
+    "oversized": (lambda: mint(claims(padding="x" * 5000)), "lease_too_large"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_TOKENS))
+def test_bad_lease_is_refused_without_reaching_the_backend(stack, case):
+    make, reason = BAD_TOKENS[case]
+    marker = "bad=" + hashlib.sha1(case.encode()).hexdigest()[:8]
+    headers = [("X-X402-Lease", make())]
+    if case == "wrong host":
+        headers.append(("Host", "127.0.0.1"))
+    response = raw_get(stack.nginx, "/leased?" + marker, headers)
+    assert response.status == 401, (case, response.raw[:300])
+    assert response.header("X-X402-Reason") == reason, case
+    assert 'error="invalid_token"' in response.header("WWW-Authenticate")
+    assert response.json() == {"error": "unauthorized", "reason": reason}
+    assert calls(stack, marker) == 0
+
+
+def test_wrong_host_by_host_header(stack):
+    response = raw_get(stack.nginx, "/leased?evil-host", [("X-X402-Lease", mint(claims())), ("Host", "evil.example")])
+    assert response.status == 401 and response.header("X-X402-Reason") == "lease_wrong_host"
+    assert calls(stack, "evil-host") == 0
+
+
+def test_duplicate_lease_headers(stack):
+    token = mint(claims())
+    response = raw_get(stack.nginx, "/leased?dup", [("X-X402-Lease", token), ("X-X402-Lease", token)])
+    assert response.status == 401 and response.header("X-X402-Reason") == "lease_duplicated"
+    assert calls(stack, "?dup") == 0
+
+
+def test_a_lease_with_counters_is_always_asked_of_the_sidecar(stack):
+    """x402_max_requests / x402_max_concurrent live in the sidecar: the module asks it (today's
+    sidecar has no leases and answers with a payment challenge)."""
+    response = raw_get(stack.nginx, "/leased?counters", [("X-X402-Lease", mint(claims(x402_max_requests=10)))])
+    assert response.status == 402
+    assert calls(stack, "counters") == 0
+
+
+def test_recheck_asks_the_sidecar_with_the_token(stack):
+    document = claims(routes=["weather"])
+    token = mint(document)
+    response = raw_get(stack.nginx, "/rechecked?first", [("X-X402-Lease", token)])
+    # The sidecar saw the request (and its token): today it answers with the weather challenge.
+    assert response.status == 402
+    assert decode_amount(response) == "10000"
+    assert calls(stack, "rechecked") == 0
+    assert any('"uri":"\\/rechecked?first"' in line or '"uri":"/rechecked?first"' in line
+               for line in stack.sidecar.log_lines())
+
+
+def decode_amount(response):
+    return json.loads(base64.b64decode(response.header("PAYMENT-REQUIRED")))["accepts"][0]["amount"]
+
+
+def test_sse_stream_is_closed_at_exp(stack):
+    document = claims(ttl=3)
+    left = document["exp"] - time.time()
+    status, seconds, data = stream_until_closed(stack.nginx, "/sse?lease", [("X-X402-Lease", mint(document))])
+    assert status == 200
+    assert data.count(b"data: tick") >= 5, data
+    assert left - 1.2 <= seconds <= left + 1.5, (left, seconds)
+    record = wait_for(lambda: [s for s in stack.streams.streams if s["path"] == "/sse?lease" and s["end"]],
+                      timeout=5, what="the backend side of the stream to close")[-1]
+    assert "x-x402-lease" not in record["headers"] and record["headers"]["x-x402-lease-id"] == document["jti"]
+    assert "lease " + document["jti"] + " expired" in stack.nginx.error_log()
+
+
+def test_websocket_is_closed_at_exp(stack):
+    document = claims(ttl=3)
+    left = document["exp"] - time.time()
+    status, seconds, data = stream_until_closed(stack.nginx, "/ws?lease", [("X-X402-Lease", mint(document))],
+                                                websocket=True)
+    assert status == 101, data[:200]
+    assert data.count(b"tick") >= 5
+    assert left - 1.2 <= seconds <= left + 1.5, (left, seconds)
+    wait_for(lambda: [s for s in stack.streams.streams if s["path"] == "/ws?lease" and s["end"]],
+             timeout=5, what="the backend side of the WebSocket to close")
+
+
+def test_a_stream_without_a_lease_is_not_opened(stack):
+    status, _, data = stream_until_closed(stack.nginx, "/sse?nolease", [], limit=5)
+    assert status == 402
+    assert not [s for s in stack.streams.streams if s["path"] == "/sse?nolease"]

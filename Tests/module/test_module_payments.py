@@ -1,0 +1,294 @@
+"""ngx_http_x402_module in one round trip, against the real sidecar and devnet: the answers nginx
+sends itself (402, 429, 503), the backend never reached on a refusal, headers stripped by prefix,
+the official x402 client (v1 and v2, requests and httpx) paying through `x402 ROUTE;`,
+settlement `before` (PAYMENT-RESPONSE) and `after` (driven by the module's report datagram)."""
+import asyncio
+import os
+import subprocess
+import time
+
+import pytest
+import requests
+from harness import VALGRIND, FakeSidecar, ModuleNginx, raw_get
+from payments import async_client, decode, sync_client, v1_header, v2_header
+from stack import NGINX_BIN, wait_for
+from x402.http.clients import wrapRequestsWithPayment
+from x402.http.clients.httpx import x402HttpxClient
+
+PRICE = {"weather": 10000, "before": 20000, "after": 30000}
+
+
+def payer(stack, index):
+    account = stack.devnet.info["payers"][index]
+    return account["address"], account["privateKey"]
+
+
+def calls(stack, fragment):
+    return len(stack.backend.requests_to(fragment))
+
+
+def test_unpaid_gets_402_with_both_challenges_and_no_backend_call(stack):
+    response = raw_get(stack.nginx, "/weather?city=Paris")
+    assert response.status == 402
+    assert response.header("Content-Type") == "application/json"
+    assert response.header("Cache-Control") == "no-store"
+    assert "PAYMENT-REQUIRED" in response.header("Access-Control-Expose-Headers")
+    required = decode(response.header("PAYMENT-REQUIRED"))
+    assert required["x402Version"] == 2
+    assert required["resource"]["url"] == f"http://127.0.0.1:{stack.nginx.port}/weather?city=Paris"
+    assert required["accepts"][0]["amount"] == "10000"
+    body = response.json()
+    assert body["x402Version"] == 1 and body["accepts"][0]["maxAmountRequired"] == "10000"
+    assert int(response.header("Content-Length")) == len(response.body)
+    assert calls(stack, "city=Paris") == 0
+    # No named location, no error_page: nginx's own 402 page never appears.
+    assert b"<html>" not in response.body
+
+
+def test_route_from_a_variable(stack):
+    response = raw_get(stack.nginx, "/r/before?variable")
+    assert response.status == 402
+    assert decode(response.header("PAYMENT-REQUIRED"))["accepts"][0]["amount"] == "20000"
+    unknown = raw_get(stack.nginx, "/r/nosuchroute")
+    assert unknown.status == 500 and unknown.json() == {"error": "x402_misconfigured"}
+    assert calls(stack, "/r/") == 0
+
+
+def test_x402_off_is_unprotected(stack):
+    assert raw_get(stack.nginx, "/off?plain").status == 200
+    assert calls(stack, "/off?plain") == 1
+
+
+def test_rate_limited_gets_429_with_retry_after(stack):
+    statuses = [raw_get(stack.nginx, "/slow?n=%d" % i) for i in range(3)]
+    assert [r.status for r in statuses[:2]] == [402, 402]
+    limited = statuses[2]
+    assert limited.status == 429
+    assert int(limited.header("Retry-After")) > 0
+    assert limited.header("RateLimit-Policy").startswith('"')
+    assert limited.header("RateLimit") is not None
+    assert limited.header("X-X402-Reason") == "rate_limited"
+    assert limited.json() == {"error": "rate_limited", "reason": "rate_limited"}
+    assert calls(stack, "/slow") == 0
+
+
+def test_paid_with_requests_client_headers_stripped_by_prefix(stack):
+    address, key = payer(stack, 0)
+    session = wrapRequestsWithPayment(requests.Session(), sync_client(key))
+    forged = {"X-X402-Payer": "0x000000000000000000000000000000000000dEaD", "X-X402-Free": "1",
+              "X-X402-Transaction": "0xforged", "X-X402-Signature": "forged", "X-X402-Version": "9",
+              "X-X402-Lease": "forged", "X-X402-Anything-New": "forged", "x-x402-lowercase": "forged",
+              "SIGN-IN-WITH-X": "forged", "X-Keep-Me": "kept"}
+    response = session.get(stack.nginx.url + "/weather?flavour=requests", headers=forged)
+    assert response.status_code == 200, response.text
+    seen = stack.backend.requests_to("flavour=requests")[-1]["headers"]
+    assert seen["x-x402-payer"] == address.lower()
+    assert seen["x-x402-amount"] == "10000" and seen["x-x402-network"] == "eip155:84532"
+    assert len(seen["x-x402-payment-id"]) == 32 and seen["x-x402-version"] == "2"
+    for name in ("payment-signature", "x-payment", "sign-in-with-x", "x-x402-free", "x-x402-transaction",
+                 "x-x402-lease", "x-x402-anything-new", "x-x402-lowercase", "x-x402-status"):
+        assert name not in seen, f"client-sent {name} reached the backend"
+    assert seen["x-keep-me"] == "kept"
+    assert stack.backend.requests_to("flavour=requests")[-1]["hmac_ok"] is True
+    assert "PAYMENT-RESPONSE" in response.headers["Access-Control-Expose-Headers"]
+
+
+def test_paid_with_httpx_client(stack):
+    _, key = payer(stack, 1)
+
+    async def go():
+        async with x402HttpxClient(async_client(key)) as client:
+            return await client.get(stack.nginx.url + "/weather?flavour=httpx")
+
+    response = asyncio.run(go())
+    assert response.status_code == 200, response.text
+    assert stack.backend.requests_to("flavour=httpx")[-1]["hmac_ok"] is True
+
+
+def test_v1_payment_in_x_payment(stack):
+    address, key = payer(stack, 2)
+    challenge = requests.get(stack.nginx.url + "/weather?flavour=v1")
+    response = requests.get(stack.nginx.url + "/weather?flavour=v1",
+                            headers={"X-PAYMENT": v1_header(sync_client(key), challenge)})
+    assert response.status_code == 200, response.text
+    seen = stack.backend.requests_to("flavour=v1")[-1]["headers"]
+    assert seen["x-x402-payer"] == address.lower() and seen["x-x402-version"] == "1"
+    assert "x-payment" not in seen
+
+
+def test_replay_is_refused_without_backend_call(stack):
+    _, key = payer(stack, 3)
+    challenge = requests.get(stack.nginx.url + "/weather?replay")
+    header = v2_header(sync_client(key), challenge)
+    assert requests.get(stack.nginx.url + "/weather?replay", headers={"PAYMENT-SIGNATURE": header}).status_code == 200
+    again = raw_get(stack.nginx, "/weather?replay", [("PAYMENT-SIGNATURE", header)])
+    assert again.status == 402
+    assert again.header("X-X402-Reason") == "invalid_exact_evm_nonce_already_used"
+    assert calls(stack, "replay") == 1
+    garbage = raw_get(stack.nginx, "/weather?garbage", [("PAYMENT-SIGNATURE", "not base64!")])
+    assert garbage.status == 402 and garbage.header("X-X402-Reason") == "invalid_payload"
+    twice = raw_get(stack.nginx, "/weather?twice", [("PAYMENT-SIGNATURE", header), ("PAYMENT-SIGNATURE", header)])
+    assert twice.status == 402
+    assert calls(stack, "garbage") == 0 and calls(stack, "twice") == 0
+
+
+def test_settle_before_returns_payment_response(stack):
+    address, key = payer(stack, 4)
+    before = stack.devnet.balance(address)
+    session = wrapRequestsWithPayment(requests.Session(), sync_client(key))
+    response = session.get(stack.nginx.url + "/before?settled")
+    assert response.status_code == 200, response.text
+    settled = decode(response.headers["PAYMENT-RESPONSE"])
+    assert settled["success"] is True and settled["transaction"].startswith("0x")
+    assert stack.devnet.balance(address) == before - PRICE["before"]
+    assert stack.backend.requests_to("settled")[-1]["headers"]["x-x402-transaction"] == settled["transaction"]
+    # v1 answers carry X-PAYMENT-RESPONSE instead.
+    challenge = requests.get(stack.nginx.url + "/before?settled-v1")
+    v1 = requests.get(stack.nginx.url + "/before?settled-v1",
+                      headers={"X-PAYMENT": v1_header(sync_client(key), challenge)})
+    assert v1.status_code == 200 and "PAYMENT-RESPONSE" not in v1.headers
+    assert decode(v1.headers["X-PAYMENT-RESPONSE"])["success"] is True
+
+
+def test_settle_after_is_driven_by_the_module_report(stack):
+    address, key = payer(stack, 5)
+    client = sync_client(key)
+    start = stack.devnet.balance(address)
+    failing = v2_header(client, requests.get(stack.nginx.url + "/after/fail"))
+    response = requests.get(stack.nginx.url + "/after/fail", headers={"PAYMENT-SIGNATURE": failing})
+    assert response.status_code == 500  # the backend's own error, passed through
+    wait_for(lambda: any("released" in line and "upstream failed" in line for line in stack.sidecar.log_lines()),
+             timeout=10, what="the release reported by the module")
+    session = wrapRequestsWithPayment(requests.Session(), client)
+    assert session.get(stack.nginx.url + "/after/ok").status_code == 200
+    wait_for(lambda: stack.devnet.balance(address) == start - PRICE["after"], timeout=30, what="after settlement")
+    time.sleep(6)  # past the sidecar's 5 s report timeout (policy settle): the failed one is still not charged
+    assert stack.devnet.balance(address) == start - PRICE["after"]
+
+
+def test_settle_after_with_the_backend_down_charges_nothing(stack):
+    address, key = payer(stack, 6)
+    start = stack.devnet.balance(address)
+    header = v2_header(sync_client(key), requests.get(stack.nginx.url + "/after-down"))
+    nonce = decode(header)["payload"]["authorization"]["nonce"]
+    response = requests.get(stack.nginx.url + "/after-down", headers={"PAYMENT-SIGNATURE": header})
+    assert response.status_code == 502
+    wait_for(lambda: any("released" in line and "502" in line for line in stack.sidecar.log_lines()),
+             timeout=10, what="the release after a 502")
+    time.sleep(6)
+    assert stack.devnet.balance(address) == start
+    assert not stack.devnet.authorization_used(address, nonce)
+
+
+def test_sidecar_killed_fails_closed_with_503(stack):
+    _, key = payer(stack, 7)
+    header = v2_header(sync_client(key), requests.get(stack.nginx.url + "/weather?down"))
+    stack.sidecar.kill9()
+    try:
+        response = raw_get(stack.nginx, "/weather?down", [("PAYMENT-SIGNATURE", header)])
+        assert response.status == 503
+        assert response.header("Retry-After") == "5"
+        assert response.json() == {"error": "payment_service_unavailable"}
+        unpaid = raw_get(stack.nginx, "/weather?down-unpaid")
+        assert unpaid.status == 503
+        assert calls(stack, "down") == 0
+        assert "x402: the sidecar at \"/_x402/authorize\" failed (status 502), failing closed" in (
+            stack.nginx.error_log())
+    finally:
+        stack.sidecar.start()
+    assert requests.get(stack.nginx.url + "/weather?down", headers={"PAYMENT-SIGNATURE": header}).status_code == 200
+
+
+@pytest.mark.parametrize("case", ["allow-without-status", "closes-mid-answer", "too-large", "garbage", "slow"])
+def test_broken_sidecar_answers_fail_closed(stack, case, tmp_path):
+    """A sidecar location that answers 200 by mistake, closes mid-answer, sends more than the
+    buffer holds, sends garbage or nothing in time: 503, an error-log line, backend never called."""
+    fakes = {
+        "allow-without-status": FakeSidecar(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+        "closes-mid-answer": FakeSidecar(b"HTTP/1.1 401 Unauthorized\r\nX-X402-Status: 402\r\nPAYMENT-REQ"),
+        "too-large": FakeSidecar(b"HTTP/1.1 401 Unauthorized\r\nX-X402-Status: 402\r\nPAYMENT-REQUIRED: "
+                                 + b"A" * 40000 + b"\r\nContent-Length: 0\r\n\r\n"),
+        "garbage": FakeSidecar(b"\x00\x01 this is not http\r\n\r\n"),
+        "slow": FakeSidecar(b"", hang=True),
+    }
+    fake = fakes.pop(case)
+    for other in fakes.values():
+        other.stop()
+    locations = """\
+        location = /_x402/fake {
+            internal;
+            proxy_pass http://127.0.0.1:%d/authorize;
+            proxy_read_timeout 1s;
+            proxy_buffer_size 32k;
+            proxy_buffers 4 32k;
+        }
+        location /weather { x402 weather; x402_sidecar /_x402/fake; proxy_pass http://backend; }
+""" % fake.port
+    nginx = ModuleNginx(str(tmp_path), stack.sidecar.run_dir, stack.backend.port, locations).start()
+    try:
+        response = raw_get(nginx, "/weather?broken=" + case)
+        assert response.status == 503, response.raw
+        assert response.header("Retry-After") == "5"
+        assert calls(stack, "broken=" + case) == 0
+        assert "failing closed" in nginx.error_log()
+        assert fake.connections >= 1
+    finally:
+        nginx.stop()
+        fake.stop()
+
+
+def test_nginx_t_and_reload_with_the_module(stack, tmp_path):
+    if VALGRIND:
+        pytest.skip("one process under valgrind: no reload")
+    result = stack.nginx.test_config()
+    assert result.returncode == 0 and "test is successful" in result.stderr
+    pid = open(os.path.join(stack.nginx.run_dir, "nginx.pid")).read().strip()
+    stack.nginx.reload()
+
+    def new_worker_answers():
+        return raw_get(stack.nginx, "/weather?after-reload").status == 402
+
+    wait_for(new_worker_answers, timeout=10, what="a 402 after reload")
+    assert open(os.path.join(stack.nginx.run_dir, "nginx.pid")).read().strip() == pid
+    assert "reconfiguring" in stack.nginx.error_log()
+
+
+def test_configuration_errors_are_reported(tmp_path):
+    def check(locations):
+        nginx = ModuleNginx(str(tmp_path), str(tmp_path), 9, locations)
+        return nginx.test_config()
+
+    bad_fail = check("        location /a { x402 a; x402_fail open; }\n")
+    assert bad_fail.returncode != 0 and 'x402 only fails "closed"' in bad_fail.stderr
+    duplicate = check("        location /a { x402 a; x402 b; }\n")
+    assert duplicate.returncode != 0 and "is duplicate" in duplicate.stderr
+    keys = tmp_path / "bad.keys"
+    keys.write_text("k1 HS256 c2hvcnQ\n")
+    short = check("        location /a { x402 a; x402_lease_keys %s; }\n" % keys)
+    assert short.returncode != 0 and "at least 32 bytes" in short.stderr
+    keys.write_text("k1 RS256 c2hvcnQ\n")
+    rs = check("        location /a { x402 a; x402_lease_keys %s; }\n" % keys)
+    assert rs.returncode != 0 and 'unsupported algorithm "RS256"' in rs.stderr
+    report = check("        location /a { x402 a; x402_report 127.0.0.1:514; }\n")
+    assert report.returncode != 0 and 'needs a "unix:" socket path' in report.stderr
+
+
+def test_debian_modules_available_layout(tmp_path):
+    """The module loaded the way Debian's libnginx-mod-* packages do it: modules-enabled symlink to
+    modules-available/mod-http-x402.conf, `load_module modules/…` relative to the prefix."""
+    from harness import MODULE_DIR, MODULE_SO
+    prefix = tmp_path / "nginx"
+    (prefix / "modules").mkdir(parents=True)
+    (prefix / "modules-available").mkdir()
+    (prefix / "modules-enabled").mkdir()
+    os.symlink(MODULE_SO, prefix / "modules" / "ngx_http_x402_module.so")
+    with open(os.path.join(MODULE_DIR, "mod-http-x402.conf")) as f:
+        (prefix / "modules-available" / "mod-http-x402.conf").write_text(f.read())
+    os.symlink(prefix / "modules-available" / "mod-http-x402.conf", prefix / "modules-enabled" / "50-mod-http-x402.conf")
+    (prefix / "nginx.conf").write_text(
+        "include %s/modules-enabled/*.conf;\npid %s/nginx.pid;\nerror_log %s/error.log;\nevents {}\n"
+        "http { access_log off; server { listen 127.0.0.1:9; location / { x402 weather; } } }\n"
+        % (prefix, prefix, prefix))
+    result = subprocess.run([NGINX_BIN, "-t", "-c", str(prefix / "nginx.conf"), "-p", str(prefix) + "/"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

@@ -1,0 +1,154 @@
+
+/*
+ * x402-nginx: ngx_http_x402_module, shared declarations.
+ *
+ * Four files: ngx_http_x402_module.c (directives, the access handler and
+ * its one subrequest, header rewriting, the lease timer, the header
+ * filter, variables), ngx_http_x402_answer.c (the 402/429/403/503/500 the
+ * module sends itself), ngx_http_x402_lease.c (lease keys and in-process
+ * JWT checks) and ngx_http_x402_report.c (the log-phase report datagram).
+ */
+
+
+#ifndef _NGX_HTTP_X402_H_INCLUDED_
+#define _NGX_HTTP_X402_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <openssl/evp.h>
+
+
+#define NGX_HTTP_X402_EXPOSE                                                  \
+    "PAYMENT-REQUIRED, PAYMENT-RESPONSE, X-PAYMENT-RESPONSE"
+
+#define NGX_HTTP_X402_ALG_HS256        1
+#define NGX_HTTP_X402_ALG_EDDSA        2
+
+/* a lease token is at most this long, before and after decoding */
+#define NGX_HTTP_X402_LEASE_MAX        4096
+
+/* nbf and iat may be this far in the future (clock skew), in seconds */
+#define NGX_HTTP_X402_LEASE_SKEW       30
+
+
+typedef struct {
+    ngx_str_t                  kid;
+    ngx_uint_t                 alg;
+    ngx_str_t                  secret;       /* HS256 */
+    EVP_PKEY                  *pkey;         /* EdDSA (Ed25519) */
+} ngx_http_x402_key_t;
+
+
+typedef struct {
+    ngx_str_t                  file;
+    ngx_array_t                keys;         /* of ngx_http_x402_key_t */
+} ngx_http_x402_keys_t;
+
+
+/* the claims of a verified lease token; absent integers are -1 */
+typedef struct {
+    ngx_str_t                  sub;
+    ngx_str_t                  jti;
+    ngx_str_t                  lease;
+    ngx_str_t                  amount;
+    ngx_str_t                  asset;
+    ngx_str_t                  network;
+    ngx_str_t                  payment_id;
+    ngx_str_t                  tx;
+    time_t                     iat;
+    time_t                     nbf;
+    time_t                     exp;
+    ngx_int_t                  max_requests;
+    ngx_int_t                  max_concurrent;
+} ngx_http_x402_lease_t;
+
+
+/* where the report datagrams go; one socket per worker, opened lazily */
+typedef struct {
+    ngx_addr_t                 addr;
+    ngx_str_t                  name;
+    ngx_socket_t               fd;
+    ngx_flag_t                 extended;
+} ngx_http_x402_report_peer_t;
+
+
+typedef struct {
+    ngx_http_complex_value_t  *route;        /* NULL: "x402 off" */
+    ngx_str_t                  sidecar;      /* internal location URI */
+    ngx_uint_t                 fail;         /* only "closed" */
+    ngx_http_x402_keys_t      *keys;         /* x402_lease_keys */
+    time_t                     recheck;      /* 0: never */
+    ngx_http_x402_report_peer_t  *report;    /* x402_report */
+} ngx_http_x402_loc_conf_t;
+
+
+typedef struct {
+    ngx_uint_t                 done;         /* the subrequest finished */
+    ngx_uint_t                 status;       /* and answered this */
+    ngx_http_request_t        *subrequest;
+
+    unsigned                   failed:1;     /* it broke: fail closed */
+    unsigned                   decided:1;
+    unsigned                   allowed:1;
+
+    ngx_str_t                  route;
+
+    /* what the sidecar (or the lease) said, for variables and reports */
+    ngx_str_t                  x402_status;
+    ngx_str_t                  reason;
+    ngx_str_t                  payer;
+    ngx_str_t                  amount;
+    ngx_str_t                  asset;
+    ngx_str_t                  network;
+    ngx_str_t                  payment_id;
+    ngx_str_t                  transaction;
+    ngx_str_t                  version;
+    ngx_str_t                  lease_id;
+    ngx_str_t                  payment_response;
+    ngx_str_t                  payment_response_v1;
+
+    /* the verified X-X402-* request headers the backend receives */
+    ngx_array_t                context;      /* of ngx_table_elt_t */
+
+    ngx_http_x402_lease_t     *lease;
+    ngx_table_elt_t           *lease_header; /* removed before proxying */
+
+    ngx_event_t                expiry;       /* closes a leased request */
+} ngx_http_x402_ctx_t;
+
+
+ngx_int_t ngx_http_x402_refuse(ngx_http_request_t *r,
+    ngx_http_x402_ctx_t *ctx);
+ngx_int_t ngx_http_x402_unavailable(ngx_http_request_t *r,
+    ngx_http_x402_ctx_t *ctx, const char *why);
+ngx_int_t ngx_http_x402_bad_lease(ngx_http_request_t *r,
+    ngx_http_x402_ctx_t *ctx, ngx_str_t *reason);
+ngx_int_t ngx_http_x402_add_header(ngx_http_request_t *r, char *name,
+    ngx_str_t *value);
+ngx_table_elt_t *ngx_http_x402_answer_header(ngx_http_request_t *sr,
+    char *name);
+
+char *ngx_http_x402_lease_keys(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_x402_lease_token(ngx_http_request_t *r,
+    ngx_http_x402_keys_t *keys, ngx_str_t *token, ngx_table_elt_t **header);
+ngx_int_t ngx_http_x402_lease_verify(ngx_http_request_t *r,
+    ngx_http_x402_keys_t *keys, ngx_str_t *token, ngx_str_t *route,
+    ngx_http_x402_lease_t *lease, ngx_str_t *reason);
+ngx_uint_t ngx_http_x402_lease_recheck_due(ngx_http_x402_lease_t *lease,
+    time_t recheck);
+void ngx_http_x402_lease_rechecked(ngx_http_x402_lease_t *lease);
+
+char *ngx_http_x402_report(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+ngx_int_t ngx_http_x402_log_handler(ngx_http_request_t *r);
+
+ngx_http_x402_ctx_t *ngx_http_x402_get_ctx(ngx_http_request_t *r);
+
+
+extern ngx_module_t  ngx_http_x402_module;
+
+
+#endif /* _NGX_HTTP_X402_H_INCLUDED_ */
