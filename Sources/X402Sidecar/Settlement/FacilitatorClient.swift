@@ -119,7 +119,15 @@ public final class FacilitatorClient: Settler {
             }
             let reason = answer.errorReason ?? "unknown"
             if reason == X402Reason.settlementPending.rawValue {
-                if let transaction = answer.transaction { try? await record(transaction) }
+                if let transaction = answer.transaction {
+                    do {
+                        try await record(transaction)
+                    } catch {
+                        // The outcome below still names it, so the job keeps it either way.
+                        logger.warning("cannot record a pending settlement's transaction", metadata: [
+                            "payment_id": "\(job.id)", "transaction": "\(transaction)", "error": "\(error)"])
+                    }
+                }
                 return .retry(reason: "settlement_pending", transaction: answer.transaction)
             }
             if let known = X402Reason(rawValue: reason) {
