@@ -38,7 +38,9 @@ struct LeaseCommand: ParsableCommand {
         @Option(help: "Key id (1-64 of A-Z a-z 0-9 . _ -).") var kid: String
 
         func run() throws {
-            guard let algorithm = LeaseAlgorithm(rawValue: alg) else { throw ValidationError("--alg is HS256 or EdDSA") }
+            guard let algorithm = LeaseAlgorithm(rawValue: alg) else {
+                throw ValidationError("--alg is HS256 or EdDSA")
+            }
             guard LeaseToken.isValidKeyID(kid) else { throw ValidationError("--kid must be 1-64 of A-Z a-z 0-9 . _ -") }
             print(LeaseKeyring.generateKeyLine(algorithm: algorithm, keyID: kid))
         }
@@ -83,7 +85,9 @@ struct LeaseCommand: ParsableCommand {
         @Argument(help: "The token.") var token: String
 
         func run() throws {
-            guard let normalized = LeaseClaims.normalizedHost(host) else { throw ValidationError("--host is not a host") }
+            guard let normalized = LeaseClaims.normalizedHost(host) else {
+                throw ValidationError("--host is not a host")
+            }
             let expectation = LeaseExpectation(
                 route: route, host: normalized, now: now ?? Int64(Date().timeIntervalSince1970), clockSkew: skew)
             switch try keys.load().verify(token, expecting: expectation) {

@@ -3,6 +3,7 @@ import NIOCore
 import NIOPosix
 import Testing
 import X402
+
 @testable import X402Sidecar
 
 /// The lease store against a real redis-server (started by deploy/dev/run-tests.sh), with two
@@ -11,7 +12,8 @@ import X402
 struct RedisLeaseStoreTests {
     static let now = UnixClock.seconds()
 
-    static func claims(payer: String = randomPayer(), maxRequests: Int? = nil, maxConcurrent: Int? = nil) -> LeaseClaims {
+    static func claims(payer: String = randomPayer(), maxRequests: Int? = nil, maxConcurrent: Int? = nil) -> LeaseClaims
+    {
         LeaseClaims(
             payer: payer, host: "api.example.com", routes: ["stream"],
             jti: Hex.encode(OpenSSL.randomBytes(16), prefix: false), issuedAt: now, notBefore: now,
@@ -66,7 +68,9 @@ struct RedisLeaseStoreTests {
                     for index in 0..<100 {
                         let store = index.isMultiple(of: 2) ? first : second
                         group.addTask {
-                            if case .admitted(let n) = try await store.admit(LeaseUse(claims: lease, slot: nil), now: Self.now) {
+                            if case .admitted(let n) = try await store.admit(
+                                LeaseUse(claims: lease, slot: nil), now: Self.now)
+                            {
                                 return n
                             }
                             return nil
@@ -87,7 +91,8 @@ struct RedisLeaseStoreTests {
             var other = use
             other.slot = "b"
             #expect(try await store.admit(other, now: Self.now) == .refused(.concurrencyLimit))
-            #expect(try await store.admit(other, now: Self.now + 30) == .admitted(requests: 2), "a lost release expires")
+            #expect(
+                try await store.admit(other, now: Self.now + 30) == .admitted(requests: 2), "a lost release expires")
             for key in [store.leaseKey(lease.jti), store.slotsKey(lease.jti)] {
                 guard case .integer(let ttl) = try await client.send(["TTL", key]) else {
                     throw RedisClientError(code: .protocolError, message: "TTL")
@@ -105,14 +110,17 @@ struct RedisLeaseStoreTests {
         try await Self.withStore { first, client in
             try await Self.withStore { second, _ in
                 let payer = Self.randomPayer()
-                let one = Self.claims(payer: payer), two = Self.claims(payer: payer, maxRequests: 5), other = Self.claims()
+                let one = Self.claims(payer: payer), two = Self.claims(payer: payer, maxRequests: 5),
+                    other = Self.claims()
                 for lease in [one, two, other] { try await first.register(lease) }
                 try await first.revoke(jti: other.jti, expiresAt: other.expiresAt)
                 #expect(try await second.admit(LeaseUse(claims: other, slot: nil), now: Self.now) == .refused(.revoked))
-                #expect(try await second.admit(LeaseUse(claims: two, slot: nil), now: Self.now) == .admitted(requests: 1))
+                #expect(
+                    try await second.admit(LeaseUse(claims: two, slot: nil), now: Self.now) == .admitted(requests: 1))
                 #expect(try await second.revoke(payer: payer, now: Self.now) == 2)
                 for lease in [one, two] {
-                    #expect(try await first.admit(LeaseUse(claims: lease, slot: nil), now: Self.now) == .refused(.revoked))
+                    #expect(
+                        try await first.admit(LeaseUse(claims: lease, slot: nil), now: Self.now) == .refused(.revoked))
                 }
                 guard case .integer(let ttl) = try await client.send(["TTL", first.leaseKey(one.jti)]) else {
                     throw RedisClientError(code: .protocolError, message: "TTL")
@@ -129,7 +137,9 @@ struct RedisLeaseStoreTests {
                 try await withThrowingTaskGroup(of: LeaseRenewal.self) { group in
                     for index in 0..<20 {
                         let store = index.isMultiple(of: 2) ? first : second
-                        group.addTask { try await store.renew(jti: old.jti, successor: "next\(index)", expiresAt: old.expiresAt) }
+                        group.addTask {
+                            try await store.renew(jti: old.jti, successor: "next\(index)", expiresAt: old.expiresAt)
+                        }
                     }
                     return try await group.reduce(into: []) { $0.append($1) }
                 }
@@ -173,10 +183,20 @@ struct RedisLeaseStoreTests {
             shorter.paymentID = "p0"
             shorter.expiresAt = Self.now + 60
             try await store.recordPaidAccess(shorter)
-            #expect(try await store.paidAccess(payer: payer, route: "weather", host: "api.example.com", now: Self.now) == access)
-            #expect(try await store.paidAccess(payer: payer, route: "weather", host: "other.example.com", now: Self.now) == nil)
-            #expect(try await store.paidAccess(payer: payer, route: "weather", host: "api.example.com", now: Self.now + 600) == nil)
-            guard case .integer(let ttl) = try await client.send(["TTL", store.paidKey(payer, "weather", "api.example.com")]) else {
+            #expect(
+                try await store.paidAccess(payer: payer, route: "weather", host: "api.example.com", now: Self.now)
+                    == access)
+            #expect(
+                try await store.paidAccess(payer: payer, route: "weather", host: "other.example.com", now: Self.now)
+                    == nil)
+            #expect(
+                try await store.paidAccess(payer: payer, route: "weather", host: "api.example.com", now: Self.now + 600)
+                    == nil)
+            guard
+                case .integer(let ttl) = try await client.send([
+                    "TTL", store.paidKey(payer, "weather", "api.example.com"),
+                ])
+            else {
                 throw RedisClientError(code: .protocolError, message: "TTL")
             }
             #expect(ttl > 590 && ttl <= 600)

@@ -51,7 +51,8 @@ import X402Sidecar
 
     static var expectation: LeaseExpectation {
         LeaseExpectation(
-            route: fixture.expect["route"]!, host: fixture.expect["host"]!, now: fixture.now, clockSkew: fixture.clockSkew)
+            route: fixture.expect["route"]!, host: fixture.expect["host"]!, now: fixture.now,
+            clockSkew: fixture.clockSkew)
     }
 
     @Test func fixtureCoversEveryTokenReason() {
@@ -101,14 +102,23 @@ import X402Sidecar
         let ed = try LeaseKeyring(keyFile: Self.fixture.keyFile, signingKeyID: "ed-2026")
         for keyring in [Self.keyring, old, ed] {
             let token = keyring.issue(Self.claims)
-            #expect(token.hasPrefix(Base64URL.encode(LeaseToken.header(algorithm: keyring.signingKeyID.hasPrefix("ed") ? .edDSA : .hs256, keyID: keyring.signingKeyID))))
+            #expect(
+                token.hasPrefix(
+                    Base64URL.encode(
+                        LeaseToken.header(
+                            algorithm: keyring.signingKeyID.hasPrefix("ed") ? .edDSA : .hs256,
+                            keyID: keyring.signingKeyID))))
             for verifier in [Self.keyring, old, ed] {
                 #expect(try verifier.verify(token, expecting: expectation).get() == Self.claims)
             }
         }
         // A keyring that dropped the old key no longer accepts its tokens.
-        let rotated = try LeaseKeyring(keyFile: Self.fixture.keyFile.split(separator: "\n").filter { !$0.hasPrefix("hs-2025") }.joined(separator: "\n"))
-        #expect(throws: Never.self) { try rotated.verify(Self.keyring.issue(Self.claims), expecting: expectation).get() }
+        let rotated = try LeaseKeyring(
+            keyFile: Self.fixture.keyFile.split(separator: "\n").filter { !$0.hasPrefix("hs-2025") }.joined(
+                separator: "\n"))
+        #expect(throws: Never.self) {
+            try rotated.verify(Self.keyring.issue(Self.claims), expecting: expectation).get()
+        }
         guard case .failure(let failure) = rotated.verify(old.issue(Self.claims), expecting: expectation) else {
             Issue.record("a token of a dropped key verified")
             return
@@ -134,7 +144,7 @@ import X402Sidecar
         let secret = Base64URL.encode([UInt8](repeating: 7, count: 32))
         let cases: [(String, String)] = [
             ("", "at least one key"),
-            ("a HS256 \(Base64URL.encode([UInt8](repeating: 7, count: 31)))", "at least 32"),
+            ("a HS256 \(Base64URL.encode([UInt8](repeating: 7, count: 31)))", "32 is the minimum"),
             ("a HS384 \(secret)", "line 1: algorithm"),
             ("# c\na HS256 \(secret)=", "line 2: the key of a"),
             ("a EdDSA \(secret)x", "line 1"),

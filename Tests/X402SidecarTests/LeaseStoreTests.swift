@@ -1,6 +1,7 @@
 import Synchronization
 import Testing
 import X402
+
 @testable import X402Sidecar
 
 /// The in-process lease store: limits, slots, revocation, renewal, SIWX nonces, paid access.
@@ -9,7 +10,8 @@ import X402
     static let now: Int64 = 1_767_225_600
 
     static func claims(
-        _ jti: String = Hex.encode(OpenSSL.randomBytes(16), prefix: false), payer: String = "0x" + String(repeating: "a", count: 40),
+        _ jti: String = Hex.encode(OpenSSL.randomBytes(16), prefix: false),
+        payer: String = "0x" + String(repeating: "a", count: 40),
         maxRequests: Int? = nil, maxConcurrent: Int? = nil, expiresAt: Int64 = now + 3600
     ) -> LeaseClaims {
         LeaseClaims(
@@ -28,10 +30,14 @@ import X402
         let lease = Self.claims(maxRequests: 3)
         var outcomes: [LeaseAdmission] = []
         for _ in 0..<5 { outcomes.append(try await store.admit(LeaseUse(claims: lease, slot: nil), now: Self.now)) }
-        #expect(outcomes == [.admitted(requests: 1), .admitted(requests: 2), .admitted(requests: 3),
-                             .refused(.requestLimit), .refused(.requestLimit)])
+        #expect(
+            outcomes == [
+                .admitted(requests: 1), .admitted(requests: 2), .admitted(requests: 3),
+                .refused(.requestLimit), .refused(.requestLimit),
+            ])
         // A lease without limits is neither counted nor stored.
-        #expect(try await store.admit(LeaseUse(claims: Self.claims(), slot: nil), now: Self.now) == .admitted(requests: 0))
+        #expect(
+            try await store.admit(LeaseUse(claims: Self.claims(), slot: nil), now: Self.now) == .admitted(requests: 0))
         #expect(store.recordCount == 1)
     }
 
@@ -72,7 +78,8 @@ import X402
         let wins = try await withThrowingTaskGroup(of: Bool.self) { group in
             for index in 0..<200 {
                 group.addTask {
-                    try await store.admit(LeaseUse(claims: lease, slot: "s\(index)"), now: Self.now) == .admitted(requests: 0)
+                    try await store.admit(LeaseUse(claims: lease, slot: "s\(index)"), now: Self.now)
+                        == .admitted(requests: 0)
                 }
             }
             return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
@@ -96,7 +103,9 @@ import X402
         #expect(try await store.revoke(payer: "0x" + String(repeating: "c", count: 40), now: Self.now) == 0)
         // The revocation is kept until exp + retention, then forgotten with the lease.
         clock.value.store(other.expiresAt + 61, ordering: .relaxed)
-        #expect(store.admitImmediately(LeaseUse(claims: other, slot: nil), now: other.expiresAt + 61) == .admitted(requests: 0))
+        #expect(
+            store.admitImmediately(LeaseUse(claims: other, slot: nil), now: other.expiresAt + 61)
+                == .admitted(requests: 0))
     }
 
     @Test func renewalSupersedesOnce() async throws {
@@ -104,7 +113,9 @@ import X402
         let old = Self.claims()
         let outcomes = try await withThrowingTaskGroup(of: LeaseRenewal.self) { group in
             for index in 0..<20 {
-                group.addTask { try await store.renew(jti: old.jti, successor: "next\(index)", expiresAt: old.expiresAt) }
+                group.addTask {
+                    try await store.renew(jti: old.jti, successor: "next\(index)", expiresAt: old.expiresAt)
+                }
             }
             return try await group.reduce(into: []) { $0.append($1) }
         }
@@ -141,10 +152,15 @@ import X402
         shorter.paymentID = "p0"
         shorter.expiresAt = Self.now + 60
         try await store.recordPaidAccess(shorter)
-        #expect(try await store.paidAccess(payer: payer, route: "weather", host: "api.example.com", now: Self.now) == access)
+        #expect(
+            try await store.paidAccess(payer: payer, route: "weather", host: "api.example.com", now: Self.now) == access
+        )
         #expect(try await store.paidAccess(payer: payer, route: "other", host: "api.example.com", now: Self.now) == nil)
-        #expect(try await store.paidAccess(payer: payer, route: "weather", host: "evil.example.com", now: Self.now) == nil)
-        #expect(try await store.paidAccess(payer: payer, route: "weather", host: "api.example.com", now: Self.now + 600) == nil)
+        #expect(
+            try await store.paidAccess(payer: payer, route: "weather", host: "evil.example.com", now: Self.now) == nil)
+        #expect(
+            try await store.paidAccess(payer: payer, route: "weather", host: "api.example.com", now: Self.now + 600)
+                == nil)
         #expect(access.covers(amount: "10000", asset: "0xasset", network: "eip155:84532", now: Self.now))
         #expect(access.covers(amount: "9999", asset: "0xasset", network: "eip155:84532", now: Self.now))
         #expect(!access.covers(amount: "10001", asset: "0xasset", network: "eip155:84532", now: Self.now))

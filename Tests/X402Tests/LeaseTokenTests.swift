@@ -1,4 +1,5 @@
 import Testing
+
 @testable import X402
 
 /// The pure lease-token format: base64url, claims JSON, header rules and request checks, with a
@@ -11,7 +12,8 @@ import Testing
 
         func algorithm(ofKey kid: String) -> LeaseAlgorithm? { keys[kid] }
 
-        func isValidSignature(_ signature: [UInt8], over signingInput: UnsafeRawBufferPointer, key kid: String) -> Bool {
+        func isValidSignature(_ signature: [UInt8], over signingInput: UnsafeRawBufferPointer, key kid: String) -> Bool
+        {
             signature == Self.sign(signingInput, kid: kid, algorithm: keys[kid]!)
         }
 
@@ -28,13 +30,15 @@ import Testing
         asset: "0x036CbD53842c5426634e7929541eC2318f3dCF7e", network: "eip155:84532",
         paymentID: "5f1d2c3b4a5968778695a4b3c2d1e0f0")
 
-    static func token(_ claims: LeaseClaims = claims, kid: String = "hs", algorithm: LeaseAlgorithm = .hs256) -> String {
+    static func token(_ claims: LeaseClaims = claims, kid: String = "hs", algorithm: LeaseAlgorithm = .hs256) -> String
+    {
         LeaseToken.make(claims: claims, algorithm: algorithm, keyID: kid) {
             StubKeys.sign($0, kid: kid, algorithm: algorithm)
         }
     }
 
-    static let expectation = LeaseExpectation(route: "stream", host: "api.example.com", now: 1_767_226_000, clockSkew: 30)
+    static let expectation = LeaseExpectation(
+        route: "stream", host: "api.example.com", now: 1_767_226_000, clockSkew: 30)
 
     @Test func base64URLRoundTripsEveryLengthAndRefusesOtherSpellings() {
         for length in 0..<40 {
@@ -59,7 +63,8 @@ import Testing
             #expect(try LeaseClaims.decode(json: claims.json).get() == claims)
         }
         let text = String(decoding: Self.claims.json, as: UTF8.self)
-        #expect(text.hasPrefix(#"{"iss":"x402-nginx","sub":"0x7e5f4552091a69125d5dfcb7b8c2659029395bdf","aud":"api.example.com","jti":"#))
+        let head = #"{"iss":"x402-nginx","sub":"0x7e5f4552091a69125d5dfcb7b8c2659029395bdf","aud":"api.example.com","#
+        #expect(text.hasPrefix(head + #""jti":"0123456789abcdef0123456789abcdef","iat":1767225600,"#))
         #expect(text.hasSuffix(#""x402_payment_id":"5f1d2c3b4a5968778695a4b3c2d1e0f0"}"#))
     }
 
@@ -68,7 +73,9 @@ import Testing
             let token = Self.token(kid: kid, algorithm: algorithm)
             #expect(try LeaseToken.verify(token, keys: StubKeys(), expecting: Self.expectation).get() == Self.claims)
             let header = try #require(Base64URL.decode(String(token.split(separator: ".")[0])))
-            #expect(String(decoding: header, as: UTF8.self) == #"{"alg":"\#(algorithm.rawValue)","typ":"JWT","kid":"\#(kid)"}"#)
+            #expect(
+                String(decoding: header, as: UTF8.self)
+                    == #"{"alg":"\#(algorithm.rawValue)","typ":"JWT","kid":"\#(kid)"}"#)
         }
     }
 
@@ -85,7 +92,10 @@ import Testing
         #expect(reason { _ in } == nil)
         #expect(reason { $0.now = Self.claims.expiresAt + 29 } == nil)
         #expect(reason { $0.now = Self.claims.expiresAt + 30 } == .expired)
-        #expect(reason { $0.now = Self.claims.expiresAt; $0.clockSkew = 0 } == .expired)
+        #expect(
+            reason {
+                $0.now = Self.claims.expiresAt; $0.clockSkew = 0
+            } == .expired)
         #expect(reason { $0.now = Self.claims.notBefore - 30 } == nil)
         #expect(reason { $0.now = Self.claims.notBefore - 31 } == .notYetValid)
         #expect(reason { $0.route = "other" } == .wrongRoute)
@@ -102,7 +112,9 @@ import Testing
         #expect(reason(Self.token(kid: "ed", algorithm: .hs256)) == .algorithmMismatch)
         #expect(reason(Self.token(kid: "hs", algorithm: .edDSA)) == .algorithmMismatch)
         let parts = Self.token().split(separator: ".", omittingEmptySubsequences: false).map(String.init)
-        func withHeader(_ json: String) -> String { Base64URL.encode(Array(json.utf8)) + "." + parts[1] + "." + parts[2] }
+        func withHeader(_ json: String) -> String {
+            Base64URL.encode(Array(json.utf8)) + "." + parts[1] + "." + parts[2]
+        }
         #expect(reason(withHeader(#"{"alg":"HS256","typ":"JWT","kid":"hs"}"#)) == nil)
         // Another spelling of the header parses, but the signature covers the header's bytes.
         #expect(reason(withHeader(#"{"kid":"hs","alg":"HS256"}"#)) == .badSignature)
@@ -125,7 +137,9 @@ import Testing
         #expect(LeaseClaims.normalizedHost("127.0.0.1:8402") == "127.0.0.1")
         #expect(LeaseClaims.normalizedHost("[::1]:80") == "[::1]")
         #expect(LeaseClaims.normalizedHost("[::1]") == "[::1]")
-        for bad in ["", ":80", "api.example.com:", "api.example.com:8x", "a b", "evil.com/x", "[::1", "[zz]", "user@host"] {
+        for bad in [
+            "", ":80", "api.example.com:", "api.example.com:8x", "a b", "evil.com/x", "[::1", "[zz]", "user@host",
+        ] {
             #expect(LeaseClaims.normalizedHost(bad) == nil, "\(bad)")
         }
     }

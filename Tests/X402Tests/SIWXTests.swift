@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import X402
 
 /// `SIGN-IN-WITH-X` proofs made by the official SDK's client (Tests/Vectors/generate_siwx.py):
@@ -77,7 +78,8 @@ import Testing
         let expect = fixture.expect
         return SIWXResource(
             origin: expect["origin"]!.strings[0], pathAndQuery: expect["pathAndQuery"]!.strings[0],
-            statement: expect["statement"]!.strings[0], chains: expect["chains"]!.strings.map { SIWXChain(chainId: $0) })
+            statement: expect["statement"]!.strings[0], chains: expect["chains"]!.strings.map { SIWXChain(chainId: $0) }
+        )
     }
 
     @Test func fixtureCoversEveryProofReason() {
@@ -141,7 +143,9 @@ import Testing
     @Test func chainNumbers() {
         #expect(SIWXMessage.eip155ChainNumber("eip155:84532") == 84532)
         #expect(SIWXMessage.eip155ChainNumber("eip155:0") == 0)
-        for bad in ["eip155:", "eip155:084532", "eip155:-1", "solana:5eykt4", "eip155:1e3", "eip155:99999999999999999999"] {
+        for bad in [
+            "eip155:", "eip155:084532", "eip155:-1", "solana:5eykt4", "eip155:1e3", "eip155:99999999999999999999",
+        ] {
             #expect(SIWXMessage.eip155ChainNumber(bad) == nil, "\(bad)")
         }
     }
@@ -156,9 +160,10 @@ import Testing
         #expect(RFC3339.parse("2026-01-01T01:00:00+01:00") == 1_767_225_600)
         #expect(RFC3339.parse("2025-12-31t19:00:00-05:00") == 1_767_225_600)
         #expect(RFC3339.parse("2026-01-01T00:00:00Z") == 1_767_225_600)
-        for bad in ["2026-01-01", "2026-01-01T00:00:00", "2026-02-30T00:00:00Z", "2026-01-01T24:00:00Z",
-            "2026-01-01T00:00:00.Z", "2026-01-01T00:00:00+0100", "2026-01-01 00:00:00Z", "+2026-01-01T00:00:00Z"]
-        {
+        for bad in [
+            "2026-01-01", "2026-01-01T00:00:00", "2026-02-30T00:00:00Z", "2026-01-01T24:00:00Z",
+            "2026-01-01T00:00:00.Z", "2026-01-01T00:00:00+0100", "2026-01-01 00:00:00Z", "+2026-01-01T00:00:00Z",
+        ] {
             #expect(RFC3339.parse(bad) == nil, "\(bad)")
         }
     }

@@ -1,8 +1,9 @@
 extension LeaseClaims {
     /// Reads claims from a token's JSON payload, strictly: every required claim present with its
     /// type and syntax (addresses, hex ids, canonical integers and amounts, a CAIP-2 network, a
-    /// normalized host), `nbf < exp`, and `iss` = `x402-nginx` (else `.wrongIssuer`). Unknown claims are ignored, as JWT requires; duplicates are
-    /// refused by the parser. Does not look at the clock or the request.
+    /// normalized host), `nbf < exp`, and `iss` = `x402-nginx` (else `.wrongIssuer`). Unknown
+    /// claims are ignored, as JWT requires; duplicates are refused by the parser. Does not look at
+    /// the clock or the request.
     public static func decode(json bytes: [UInt8]) -> Result<LeaseClaims, LeaseFailure> {
         func bad(_ why: String) -> Result<LeaseClaims, LeaseFailure> { .failure(LeaseFailure(.malformed, why)) }
         guard case .object(let claims)? = try? JSONParser.parse(bytes, maxDepth: 4) else {
@@ -95,9 +96,12 @@ extension LeaseClaims {
     /// `namespace:reference` per CAIP-2: `[-a-z0-9]{3,8}` and `[-_a-zA-Z0-9]{1,32}`.
     static func isCAIP2(_ text: String) -> Bool {
         let parts = text.utf8.split(separator: UInt8(ascii: ":"), omittingEmptySubsequences: false)
-        guard parts.count == 2, (3...8).contains(parts[0].count), (1...32).contains(parts[1].count) else { return false }
+        guard parts.count == 2, (3...8).contains(parts[0].count), (1...32).contains(parts[1].count) else {
+            return false
+        }
         let namespaceOK = parts[0].allSatisfy {
-            ($0 >= 0x30 && $0 <= 0x39) || ($0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z")) || $0 == UInt8(ascii: "-")
+            ($0 >= 0x30 && $0 <= 0x39) || ($0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z"))
+                || $0 == UInt8(ascii: "-")
         }
         let referenceOK = parts[1].allSatisfy {
             ($0 >= 0x30 && $0 <= 0x39) || ($0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z"))

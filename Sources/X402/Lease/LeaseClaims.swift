@@ -97,7 +97,8 @@ public struct LeaseClaims: Sendable, Equatable {
             }
             host = host[...close]
             let inside = host.dropFirst().dropLast()
-            guard !inside.isEmpty, inside.utf8.allSatisfy({ Hex.nibble($0) != nil || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ".") })
+            guard !inside.isEmpty,
+                inside.utf8.allSatisfy({ Hex.nibble($0) != nil || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ".") })
             else { return nil }
             return String(host)
         }

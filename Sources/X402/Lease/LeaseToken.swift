@@ -90,7 +90,9 @@ public enum LeaseToken {
     /// Shape, header, key, signature, then claims; ignores time, route and host (renewal and
     /// revocation look at a token that may have expired). Claims are parsed only once the
     /// signature has verified.
-    public static func authenticate(_ token: String, keys: some LeaseVerificationKeys) -> Result<LeaseClaims, LeaseFailure> {
+    public static func authenticate(
+        _ token: String, keys: some LeaseVerificationKeys
+    ) -> Result<LeaseClaims, LeaseFailure> {
         guard token.utf8.count <= LeaseLimits.maxTokenBytes else {
             return .failure(LeaseFailure(.malformed, "the token is longer than \(LeaseLimits.maxTokenBytes) bytes"))
         }
@@ -98,9 +100,9 @@ public enum LeaseToken {
         return token.withUTF8 { bytes in authenticate(UnsafeRawBufferPointer(bytes), keys: keys) }
     }
 
-    private static func authenticate(_ bytes: UnsafeRawBufferPointer, keys: some LeaseVerificationKeys)
-        -> Result<LeaseClaims, LeaseFailure>
-    {
+    private static func authenticate(
+        _ bytes: UnsafeRawBufferPointer, keys: some LeaseVerificationKeys
+    ) -> Result<LeaseClaims, LeaseFailure> {
         func bad(_ why: String) -> Result<LeaseClaims, LeaseFailure> { .failure(LeaseFailure(.malformed, why)) }
         guard let firstDot = bytes.firstIndex(of: UInt8(ascii: ".")),
             let secondDot = bytes[(firstDot + 1)...].firstIndex(of: UInt8(ascii: ".")),
@@ -119,7 +121,8 @@ public enum LeaseToken {
             return .failure(LeaseFailure(.unknownKey, "no lease key has kid \(kid)"))
         }
         guard keyAlgorithm == algorithm else {
-            return .failure(LeaseFailure(.algorithmMismatch, "key \(kid) is \(keyAlgorithm.rawValue), not \(algorithm.rawValue)"))
+            return .failure(
+                LeaseFailure(.algorithmMismatch, "key \(kid) is \(keyAlgorithm.rawValue), not \(algorithm.rawValue)"))
         }
         guard let signature = Base64URL.decode(UnsafeRawBufferPointer(rebasing: bytes[(secondDot + 1)...])) else {
             return bad("the signature is not base64url")
@@ -135,7 +138,9 @@ public enum LeaseToken {
 
     /// alg and kid from the header; refuses anything but `alg`, `typ` (= `JWT`) and `kid`.
     private static func parseHeader(_ json: [UInt8]) -> Result<(LeaseAlgorithm, String), LeaseFailure> {
-        func bad(_ why: String) -> Result<(LeaseAlgorithm, String), LeaseFailure> { .failure(LeaseFailure(.malformed, why)) }
+        func bad(_ why: String) -> Result<(LeaseAlgorithm, String), LeaseFailure> {
+            .failure(LeaseFailure(.malformed, why))
+        }
         guard case .object(let header)? = try? JSONParser.parse(json, maxDepth: 2) else {
             return bad("the header is not a JSON object")
         }

@@ -88,7 +88,8 @@ public struct SIWXChallenge: Sendable, Equatable {
         random: [UInt8], issuedAt: String, expirationTime: String?, domain: String, uri: String,
         mac: ([UInt8]) -> [UInt8]
     ) -> [UInt8] {
-        let input = "x402-siwx-nonce\n\(Hex.encode(random, prefix: false))\n\(issuedAt)\n\(expirationTime ?? "")\n\(domain)\n\(uri)"
+        let fields = [Hex.encode(random, prefix: false), issuedAt, expirationTime ?? "", domain, uri]
+        let input = "x402-siwx-nonce\n" + fields.joined(separator: "\n")
         let tag = mac(Array(input.utf8))
         precondition(tag.count >= 8, "the SIWX nonce MAC must give at least 8 bytes")
         return Array(tag.prefix(8))
@@ -131,6 +132,15 @@ public struct SIWXChallenge: Sendable, Equatable {
 
     /// The SDK's `build_siwx_schema()` (x402 2.25.0), compact, in its key order.
     public static let schemaJSON = Array(
-        #"{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"object","properties":{"domain":{"type":"string"},"address":{"type":"string"},"statement":{"type":"string"},"uri":{"type":"string","format":"uri"},"version":{"type":"string"},"chainId":{"type":"string"},"type":{"type":"string"},"nonce":{"type":"string"},"issuedAt":{"type":"string","format":"date-time"},"expirationTime":{"type":"string","format":"date-time"},"notBefore":{"type":"string","format":"date-time"},"requestId":{"type":"string"},"resources":{"type":"array","items":{"type":"string","format":"uri"}},"signature":{"type":"string"}},"required":["domain","address","uri","version","chainId","type","nonce","issuedAt","signature"]}"#
-            .utf8)
+        ([
+            #"{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"object","properties":{"#,
+            #""domain":{"type":"string"},"address":{"type":"string"},"statement":{"type":"string"},"#,
+            #""uri":{"type":"string","format":"uri"},"version":{"type":"string"},"chainId":{"type":"string"},"#,
+            #""type":{"type":"string"},"nonce":{"type":"string"},"issuedAt":{"type":"string","format":"date-time"},"#,
+            #""expirationTime":{"type":"string","format":"date-time"},"#,
+            #""notBefore":{"type":"string","format":"date-time"},"#,
+            #""requestId":{"type":"string"},"resources":{"type":"array","items":{"type":"string","format":"uri"}},"#,
+            #""signature":{"type":"string"}},"#,
+            #""required":["domain","address","uri","version","chainId","type","nonce","issuedAt","signature"]}"#,
+        ] as [String]).joined().utf8)
 }

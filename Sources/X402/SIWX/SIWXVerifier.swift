@@ -53,23 +53,32 @@ public enum SIWXVerifier {
         guard proof.type == "eip191", proof.signatureScheme == nil || proof.signatureScheme == "eip191",
             resource.chains.contains(SIWXChain(chainId: proof.chainId, type: "eip191")),
             let chainNumber = SIWXMessage.eip155ChainNumber(proof.chainId)
-        else { return refuse(.unsupportedChain, "this route accepts EIP-191 proofs on \(resource.chains.map(\.chainId))") }
+        else {
+            return refuse(.unsupportedChain, "this route accepts EIP-191 proofs on \(resource.chains.map(\.chainId))")
+        }
         guard proof.domain == resource.domain else { return refuse(.wrongDomain, "the proof is for another domain") }
         guard proof.uri == resource.uri else {
             let sameOrigin = proof.uri.hasPrefix(resource.origin + "/") || proof.uri == resource.origin
-            return refuse(.wrongURI, sameOrigin ? "the proof is for another resource" : "the proof is for another origin")
+            return refuse(
+                .wrongURI, sameOrigin ? "the proof is for another resource" : "the proof is for another origin")
         }
         guard proof.version == resource.version, proof.statement == resource.statement,
             proof.resources == resource.resources
         else { return refuse(.echoMismatch, "version, statement or resources differ from what was advertised") }
-        guard let issuedAt = RFC3339.parse(proof.issuedAt) else { return refuse(.malformed, "issuedAt is not RFC 3339") }
+        guard let issuedAt = RFC3339.parse(proof.issuedAt) else {
+            return refuse(.malformed, "issuedAt is not RFC 3339")
+        }
         if expectation.now - issuedAt > expectation.maxAgeSeconds {
             return refuse(.stale, "issuedAt is older than \(expectation.maxAgeSeconds) seconds")
         }
-        if issuedAt > expectation.now + expectation.clockSkew { return refuse(.notYetValid, "issuedAt is in the future") }
+        if issuedAt > expectation.now + expectation.clockSkew {
+            return refuse(.notYetValid, "issuedAt is in the future")
+        }
         var forgetAt = issuedAt + expectation.maxAgeSeconds + 1
         if let text = proof.expirationTime {
-            guard let expiration = RFC3339.parse(text) else { return refuse(.malformed, "expirationTime is not RFC 3339") }
+            guard let expiration = RFC3339.parse(text) else {
+                return refuse(.malformed, "expirationTime is not RFC 3339")
+            }
             if expiration < expectation.now { return refuse(.expired, "the proof expired") }
             forgetAt = min(forgetAt, expiration + 1)
         }

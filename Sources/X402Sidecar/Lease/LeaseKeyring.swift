@@ -53,18 +53,24 @@ public final class LeaseKeyring: LeaseVerificationKeys, Sendable {
             guard LeaseToken.isValidKeyID(kid) else {
                 throw LeaseKeyError("lease key id \"\(kid.prefix(64))\" must be 1-64 of A-Z a-z 0-9 . _ -")
             }
-            guard table.updateValue(key, forKey: kid) == nil else { throw LeaseKeyError("lease key id \(kid) is listed twice") }
+            guard table.updateValue(key, forKey: kid) == nil else {
+                throw LeaseKeyError("lease key id \(kid) is listed twice")
+            }
             switch key {
             case .hs256(let secret):
                 guard secret.count >= Self.minimumSecretBytes else {
-                    throw LeaseKeyError("HS256 lease key \(kid) is \(secret.count) bytes; at least \(Self.minimumSecretBytes) are required")
+                    throw LeaseKeyError(
+                        "HS256 lease key \(kid) is \(secret.count) bytes; \(Self.minimumSecretBytes) is the minimum"
+                    )
                 }
             case .edDSA(let privateKey):
                 publicKeys[kid] = OpenSSL.Ed25519PublicKey(raw: privateKey.publicKey)
             }
         }
         let signing = signingKeyID ?? first.kid
-        guard table[signing] != nil else { throw LeaseKeyError("the lease signing key \(signing) is not in the keyring") }
+        guard table[signing] != nil else {
+            throw LeaseKeyError("the lease signing key \(signing) is not in the keyring")
+        }
         self.signingKeyID = signing
         self.keyIDs = keys.map(\.kid)
         self.keys = table
@@ -120,7 +126,9 @@ public final class LeaseKeyring: LeaseVerificationKeys, Sendable {
 
     public func algorithm(ofKey kid: String) -> LeaseAlgorithm? { keys[kid]?.algorithm }
 
-    public func isValidSignature(_ signature: [UInt8], over signingInput: UnsafeRawBufferPointer, key kid: String) -> Bool {
+    public func isValidSignature(
+        _ signature: [UInt8], over signingInput: UnsafeRawBufferPointer, key kid: String
+    ) -> Bool {
         switch keys[kid] {
         case .hs256(let secret)?:
             let expected = OpenSSL.hmacSHA256(key: secret, message: signingInput)

@@ -74,7 +74,9 @@ public struct PaidAccess: Sendable, Equatable {
     /// Whether this payment still buys access at the route's current price: same asset and
     /// network, amount at least `amount` (a price rise needs a new payment), not expired.
     public func covers(amount required: String, asset: String, network: String, now: Int64) -> Bool {
-        guard now < expiresAt, asset.lowercased() == self.asset.lowercased(), network == self.network else { return false }
+        guard now < expiresAt, asset.lowercased() == self.asset.lowercased(), network == self.network else {
+            return false
+        }
         return Self.compareDecimal(self.amount, required) >= 0
     }
 
