@@ -19,6 +19,29 @@ public struct SIWXProof: Sendable, Equatable {
     /// 65 bytes `r ‖ s ‖ v`.
     public var signature: [UInt8]
 
+    public init(
+        domain: String, address: String, uri: String, version: String, chainId: String, type: String,
+        nonce: String, issuedAt: String, statement: String? = nil, expirationTime: String? = nil,
+        notBefore: String? = nil, requestId: String? = nil, resources: [String]? = nil,
+        signatureScheme: String? = nil, signature: [UInt8]
+    ) {
+        self.domain = domain
+        self.address = address
+        self.uri = uri
+        self.version = version
+        self.chainId = chainId
+        self.type = type
+        self.nonce = nonce
+        self.issuedAt = issuedAt
+        self.statement = statement
+        self.expirationTime = expirationTime
+        self.notBefore = notBefore
+        self.requestId = requestId
+        self.resources = resources
+        self.signatureScheme = signatureScheme
+        self.signature = signature
+    }
+
     /// Decodes a header value strictly: bounded size, strict base64 and JSON, string fields without
     /// control characters (a line break would forge lines of the signed message), an address of
     /// 40 hex digits (mixed case only as a valid EIP-55 checksum, as siwe requires), and a
