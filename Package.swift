@@ -83,7 +83,8 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "HeapModule", package: "swift-collections"),
-            ]),
+            ],
+            resources: [.copy("Fixtures")]),
         // Talks to real servers (Redis, PostgreSQL) started by the test scripts; see Tests/README.md.
         .testTarget(
             name: "X402IntegrationTests",

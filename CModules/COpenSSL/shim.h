@@ -1,6 +1,7 @@
 #ifndef COPENSSL_SHIM_H
 #define COPENSSL_SHIM_H
-/* libcrypto only: SHA-256, HMAC, random bytes, constant-time comparison, ES256/Ed25519 signing. */
+/* libcrypto only: SHA-256, HMAC, random bytes, constant-time comparison, ES256/Ed25519 signing
+   and Ed25519 verification. */
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>

@@ -19,7 +19,7 @@ struct X402SidecarCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "x402-sidecar",
         abstract: "Answers Nginx auth_request subrequests with x402 payment decisions.",
-        subcommands: [Serve.self, CheckConfig.self, Admin.self, CDPToken.self, Version.self],
+        subcommands: [Serve.self, CheckConfig.self, Admin.self, LeaseCommand.self, CDPToken.self, Version.self],
         defaultSubcommand: Serve.self)
 }
 

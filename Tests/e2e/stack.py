@@ -9,6 +9,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,6 +22,9 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 NGINX_BIN = os.environ.get("X402_NGINX", shutil.which("nginx") or "/usr/sbin/nginx")
 SIDECAR_BIN = os.environ.get("X402_SIDECAR_BIN", os.path.join(ROOT, ".build", "debug", "x402-sidecar"))
 BACKEND_SECRET = "e2e-backend-secret-0123456789abcdef"
+
+sys.path.insert(0, os.path.join(ROOT, "deploy", "demo"))
+from streaming import serve_sse, serve_websocket_echo  # noqa: E402
 
 
 def free_port():
@@ -102,6 +106,17 @@ class Backend:
                 record = {"path": self.path, "headers": headers, "hmac_ok": verify_context(headers, BACKEND_SECRET)}
                 with backend.lock:
                     backend.seen.append(record)
+                if self.path.startswith("/stream"):
+                    # ?events=N&gap=S; each event's write time is recorded (streaming tests time them).
+                    query = dict(p.split("=", 1) for p in self.path.partition("?")[2].split("&") if "=" in p)
+                    record["events"] = []
+                    serve_sse(self, events=int(query.get("events", 3)), gap=float(query.get("gap", 0.5)),
+                              on_event=lambda n, at: record["events"].append(at))
+                    return
+                if self.path.startswith("/socket"):
+                    record["messages"] = []
+                    serve_websocket_echo(self, on_message=lambda op, data: record["messages"].append(data))
+                    return
                 status = 500 if "fail" in self.path else 200
                 body = json.dumps({"path": self.path, "paid_by": headers.get("x-x402-payer"),
                                    "context_verified": record["hmac_ok"]}).encode()
@@ -342,7 +357,7 @@ def render_includes(run_dir):
     """Our nginx/x402 files with their default paths pointed at `run_dir`."""
     target = os.path.join(run_dir, "x402")
     os.makedirs(target, exist_ok=True)
-    for name in ("http.conf", "server.conf", "protect.conf"):
+    for name in ("http.conf", "server.conf", "protect.conf", "sse.conf", "websocket.conf"):
         with open(os.path.join(ROOT, "nginx", "x402", name)) as f:
             text = f.read()
         text = text.replace("/run/x402/", run_dir + "/").replace("/var/log/nginx/x402.log", run_dir + "/x402.log")

@@ -26,14 +26,17 @@ if ! command -v swift >/dev/null; then
 fi
 
 requirements=()
-for r in Tests/Vectors/requirements.txt deploy/devnet/requirements.txt Benchmarks/requirements.txt Tests/e2e/requirements.txt; do [ -f "$r" ] && requirements+=("$r"); done
+for r in Tests/Vectors/requirements.txt deploy/devnet/requirements.txt Benchmarks/requirements.txt \
+         Tests/Vectors/requirements-leases.txt Tests/e2e/requirements.txt; do [ -f "$r" ] && requirements+=("$r"); done
+nodeps=Tests/Vectors/requirements-nodeps.txt
 stamp=.venv/.requirements.sha256
-want=$(cat "${requirements[@]}" | sha256sum | cut -d' ' -f1)
+want=$(cat "${requirements[@]}" "$nodeps" | sha256sum | cut -d' ' -f1)
 if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "preparing the Python venv (.venv)"
     python3 -m venv .venv
     .venv/bin/pip install -q --upgrade pip >/dev/null
     for r in "${requirements[@]}"; do .venv/bin/pip install -q -r "$r"; done
+    .venv/bin/pip install -q --no-deps -r "$nodeps"
     .venv/bin/pip install -q pytest requests httpx
     echo "$want" > "$stamp"
 fi

@@ -40,7 +40,7 @@ status=${PIPESTATUS[0]}
 
 echo "== pytest (the devnet itself; end to end through nginx with the official x402 client)"
 export X402_SIDECAR_BIN="$root/.build/debug/x402-sidecar"
-.venv/bin/python -m pytest -q deploy/devnet/tests Tests/e2e
+.venv/bin/python -m pytest -q deploy/devnet/tests Tests/lease Tests/e2e
 
 echo "== pytest Tests/module (ngx_http_x402_module in a real nginx: one round trip, leases, reports)"
 .venv/bin/python -m pytest -q Tests/module
