@@ -29,6 +29,10 @@ public struct AuthorizationFlow: Sendable {
         case apply(SettlementTransition)
         /// Give a reservation back (the queue refused the job), answered with `.released`.
         case release(SettlementJob)
+        /// A lease's revocation, request count and concurrency slot, answered with `.leaseAdmitted`.
+        case admitLease(LeaseUse)
+        /// Note a lease just bought (and revoke the one it renews), answered with `.leaseRegistered`.
+        case registerLease(LeaseClaims, renewing: LeaseClaims?)
     }
 
     public enum Event: Sendable {
@@ -40,6 +44,8 @@ public struct AuthorizationFlow: Sendable {
         case settledInline(SettleOutcome)
         case applied
         case released
+        case leaseAdmitted(Result<LeaseAdmission, any Error>)
+        case leaseRegistered(Result<LeaseRenewal?, any Error>)
     }
 
     enum State: Sendable {
@@ -51,8 +57,10 @@ public struct AuthorizationFlow: Sendable {
         case reserving(RouteRequirements, Grant)
         case enqueuing(RouteRequirements, Grant, SettlementJob)
         case settling(RouteRequirements, Grant, SettlementJob)
-        /// Waiting for a store write; then this answer.
-        case finishing(Decision)
+        /// Waiting for a store write; then this answer (for `.allow` on a lease route: the lease).
+        case finishing(Decision, RouteRequirements?)
+        case admittingLease(RouteRequirements, LeaseClaims, slot: String?)
+        case issuingLease(LeaseIssue)
         case done
     }
 
@@ -63,7 +71,7 @@ public struct AuthorizationFlow: Sendable {
 
     let policy: AuthorizationPolicy
     public let request: AuthorizeRequest
-    private(set) var state: State = .idle
+    var state: State = .idle
 
     public init(_ request: AuthorizeRequest, policy: AuthorizationPolicy) {
         self.request = request
@@ -76,7 +84,7 @@ public struct AuthorizationFlow: Sendable {
             return respond(.misconfigured(reason: "no route name: set $x402_route before including x402/protect.conf"))
         }
         guard let route = policy.routes[name] else { return respond(.misconfigured(reason: "unknown route")) }
-        guard let limits = policy.limits[name] else { return verify(route, limits: nil) }
+        guard let limits = policy.limits[name] else { return leaseOrPay(route, limits: nil) }
         let unpaid = request.payment.isEmpty
         let early = limits.rules.filter { $0.key != .payer && ($0.applies == .all || ($0.applies == .unpaid) == unpaid) }
         return limit(early, route: route, payer: nil, then: .freeQuota(limits))
@@ -126,10 +134,10 @@ public struct AuthorizationFlow: Sendable {
 
         case (.enqueuing(let route, let grant, var job), .enqueued(let answer)):
             if case .failure = answer {
-                state = .finishing(.unavailable(reason: "settlement queue unavailable", retryAfter: 5))
+                state = .finishing(.unavailable(reason: "settlement queue unavailable", retryAfter: 5), nil)
                 return .release(job)
             }
-            guard job.mode == .before else { return respond(.allow(grant)) }
+            guard job.mode == .before else { return granted(grant, route: route) }
             job.attempts = 1
             state = .settling(route, grant, job)
             return .settleInline(job)
@@ -139,17 +147,26 @@ public struct AuthorizationFlow: Sendable {
             switch verdict {
             case .serve(let transaction):
                 grant.transaction = transaction
-                state = .finishing(.allow(grant))
+                state = .finishing(.allow(grant), route)
             case .unavailable(let reason):
-                state = .finishing(.unavailable(reason: reason, retryAfter: 5))
+                state = .finishing(.unavailable(reason: reason, retryAfter: 5), nil)
             case .refuse(let reason, let message):
                 state = .finishing(Self.refusal(PaymentFailure(reason, message, payer: grant.payment.payer),
-                                                route: route, request: request))
+                                                route: route, request: request), nil)
             }
             return .apply(transition)
 
-        case (.finishing(let decision), .applied), (.finishing(let decision), .released):
+        case (.finishing(.allow(let grant), let route?), .applied):
+            return granted(grant, route: route)
+
+        case (.finishing(let decision, _), .applied), (.finishing(let decision, _), .released):
             return respond(decision)
+
+        case (.admittingLease(let route, let claims, let slot), .leaseAdmitted(let answer)):
+            return leaseAdmitted(answer, claims: claims, slot: slot, route: route)
+
+        case (.issuingLease(let issue), .leaseRegistered(let answer)):
+            return leaseRegistered(answer, issue)
 
         default:
             preconditionFailure("event \(event) does not belong to state \(state)")
@@ -158,7 +175,7 @@ public struct AuthorizationFlow: Sendable {
 
     // MARK: Steps
 
-    private mutating func respond(_ decision: Decision) -> Action {
+    mutating func respond(_ decision: Decision) -> Action {
         state = .done
         return .respond(decision)
     }
@@ -174,6 +191,7 @@ public struct AuthorizationFlow: Sendable {
     private mutating func afterLimits(_ next: AfterLimits, route: RouteRequirements) -> Action {
         switch next {
         case .freeQuota(let limits):
+            if let lease = presentedLease(route) { return checkLease(lease, route: route) }
             if request.payment.isEmpty, let free = limits.free,
                 let value = policy.keyValue(free.key, request: request, payer: nil)
             {
@@ -187,8 +205,14 @@ public struct AuthorizationFlow: Sendable {
         }
     }
 
+    /// A lease, if the request carries one the route takes; else payment.
+    private mutating func leaseOrPay(_ route: RouteRequirements, limits: RouteLimits?) -> Action {
+        if let lease = presentedLease(route) { return checkLease(lease, route: route) }
+        return verify(route, limits: limits)
+    }
+
     /// Local verification; then payer-keyed limits, if the route has any.
-    private mutating func verify(_ route: RouteRequirements, limits: RouteLimits?) -> Action {
+    mutating func verify(_ route: RouteRequirements, limits: RouteLimits?) -> Action {
         if request.payment.isEmpty {
             return respond(.paymentRequired(route.challenge(resourceURL: request.resourceURL, error: "payment required"),
                                             failure: nil))
@@ -215,7 +239,7 @@ public struct AuthorizationFlow: Sendable {
         return .verifyWithFacilitator(payment, route)
     }
 
-    private mutating func reserve(_ payment: VerifiedPayment, route: RouteRequirements) -> Action {
+    mutating func reserve(_ payment: VerifiedPayment, route: RouteRequirements) -> Action {
         let grant = Grant(payment: payment, paymentId: policy.makePaymentId())
         state = .reserving(route, grant)
         return .reserve(payment.nonceKey, token: grant.paymentId, expiresAt: payment.validBefore + policy.reservationMargin)
@@ -223,7 +247,7 @@ public struct AuthorizationFlow: Sendable {
 
     private mutating func enqueue(_ grant: Grant, route: RouteRequirements) -> Action {
         guard let settings = policy.settlement, let settlement = policy.settlementPolicy(route.name) else {
-            return respond(.allow(grant))
+            return granted(grant, route: route)
         }
         let resource = ResourceInfo(url: request.resourceURL, description: route.description, mimeType: route.mimeType)
         let transition = SettlementLifecycle.queued(

@@ -28,6 +28,8 @@ public struct SidecarConfiguration: Sendable {
     public var trustedProxies = TrustedProxies()
     /// The admin listener (`admin.listen`) and the SHA-256 of its bearer token.
     public var admin: AdminSettings?
+    /// Lease tokens: the keyring, lease routes and the routes they open (`leases:`).
+    public var leases: LeaseSettings?
     /// Findings that did not refuse the file (printed by `check-config`, logged by `serve`).
     public var warnings: [ConfigurationProblem] = []
 

@@ -96,8 +96,9 @@ public protocol LeaseStore: Sendable {
     func register(_ claims: LeaseClaims) async throws
 
     /// Checks revocation, then `maxConcurrent` (taking `use.slot`), then `maxRequests`
-    /// (incrementing the counter), all or nothing.
-    func admit(_ use: LeaseUse, now: Int64) async throws -> LeaseAdmission
+    /// (incrementing the counter), all or nothing. In process it answers in place, so a leased
+    /// request is decided on the event loop.
+    func admit(_ use: LeaseUse, now: Int64) -> StoreAnswer<LeaseAdmission>
 
     /// Gives back a concurrency slot. - Returns: false when it was not held (released or expired).
     @discardableResult
@@ -126,14 +127,4 @@ public protocol LeaseStore: Sendable {
 
     /// Throws when the store cannot serve requests (`/readyz`).
     func checkReady() async throws
-}
-
-/// A store that answers the per-request decisions in place (the in-process one): the flow can
-/// then decide on the event loop without hopping to a task.
-public protocol SynchronousLeaseStore: LeaseStore {
-    func admitImmediately(_ use: LeaseUse, now: Int64) -> LeaseAdmission
-    @discardableResult
-    func releaseImmediately(jti: String, slot: String) -> Bool
-    func consumeSIWXNonceImmediately(_ nonce: String, expiresAt: Int64, now: Int64) -> Bool
-    func paidAccessImmediately(payer: String, route: String, host: String, now: Int64) -> PaidAccess?
 }

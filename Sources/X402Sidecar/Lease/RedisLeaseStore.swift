@@ -103,7 +103,11 @@ public final class RedisLeaseStore: LeaseStore {
             ])
     }
 
-    public func admit(_ use: LeaseUse, now: Int64) async throws -> LeaseAdmission {
+    public func admit(_ use: LeaseUse, now: Int64) -> StoreAnswer<LeaseAdmission> {
+        .suspending { try await self.admitRemotely(use, now: now) }
+    }
+
+    private func admitRemotely(_ use: LeaseUse, now: Int64) async throws -> LeaseAdmission {
         if use.maxConcurrent != nil && use.slot == nil { return .refused(.concurrencyLimit) }
         let reply = try await client.run(
             Self.admit, keys: [leaseKey(use.jti), slotsKey(use.jti)],

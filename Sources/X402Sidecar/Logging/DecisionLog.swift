@@ -20,6 +20,9 @@ public struct DecisionLog: Sendable {
         case .misconfigured: return "misconfigured"
         case .rateLimited: return "rate_limited"
         case .free: return "free"
+        case .leased: return "leased"
+        case .leaseRefused: return "lease_refused"
+        case .leaseIssued: return "lease_issued"
         }
     }
 
@@ -57,6 +60,24 @@ public struct DecisionLog: Sendable {
             json.field("retry_after", notice.retryAfterSeconds)
         case .free(let remaining):
             json.field("free_remaining", remaining)
+        case .leased(let grant):
+            json.field("payer", grant.claims.payer)
+            json.field("lease_id", grant.claims.jti)
+            json.field("lease_route", grant.claims.leaseRoute)
+            if grant.requests > 0 { json.field("lease_requests", grant.requests) }
+        case .leaseRefused(let failure, _):
+            json.field("reason", failure.reason.rawValue)
+            json.field("message", failure.message)
+            json.field("lease_id", optional: failure.jti)
+            json.field("payer", optional: failure.payer)
+        case .leaseIssued(let issue):
+            json.field("payer", issue.claims.payer)
+            json.field("amount", issue.grant.payment.option.amount)
+            json.field("network", issue.grant.payment.option.network.caip2)
+            json.field("payment_id", issue.grant.paymentId)
+            json.field("lease_id", issue.claims.jti)
+            json.field("lease_expires", issue.claims.expiresAt)
+            json.field("renews", optional: issue.renewed)
         }
         json.field("method", request.method)
         json.field("uri", String(request.uri.prefix(512)))

@@ -21,7 +21,7 @@ public final class SidecarMetrics: Sendable {
 
     /// The decision log's outcome words, in a stable order.
     public static let outcomes = ["paid", "payment_required", "payment_invalid", "refused", "unavailable",
-                                  "misconfigured", "rate_limited", "free"]
+                                  "misconfigured", "rate_limited", "free", "leased", "lease_refused", "lease_issued"]
 
     public init(routes: [String] = []) {
         registry = PrometheusCollectorRegistry()
