@@ -357,7 +357,7 @@ def render_includes(run_dir):
     """Our nginx/x402 files with their default paths pointed at `run_dir`."""
     target = os.path.join(run_dir, "x402")
     os.makedirs(target, exist_ok=True)
-    for name in ("http.conf", "server.conf", "protect.conf", "sse.conf", "websocket.conf"):
+    for name in ("http.conf", "server.conf", "protect.conf", "sse.conf", "websocket.conf", "lease.conf"):
         with open(os.path.join(ROOT, "nginx", "x402", name)) as f:
             text = f.read()
         text = text.replace("/run/x402/", run_dir + "/").replace("/var/log/nginx/x402.log", run_dir + "/x402.log")
@@ -367,7 +367,7 @@ def render_includes(run_dir):
 
 
 class Nginx:
-    def __init__(self, run_dir, backend_port, workers=1, port=None, routes=()):
+    def __init__(self, run_dir, backend_port, workers=1, port=None, routes=(), locations=""):
         self.run_dir = run_dir
         self.port = port or free_port()
         for sub in ("tmp/body", "tmp/proxy", "tmp/fastcgi", "tmp/uwsgi", "tmp/scgi"):
@@ -378,7 +378,7 @@ class Nginx:
             extra = "".join(
                 f"        location /{name} {{\n            set $x402_route {name};\n"
                 f"            include {run_dir}/x402/protect.conf;\n            proxy_pass http://backend;\n        }}\n"
-                for name in routes)
+                for name in routes) + locations.replace("{run}", run_dir)
             f.write(NGINX_CONF.format(run=run_dir, port=self.port, backend_port=backend_port, workers=workers,
                                       extra_locations=extra, dead_port=free_port()))
 

@@ -87,7 +87,9 @@ struct AdminHandler: Sendable {
                 guard Hex.isAddress(payer) else { return AuthHandler.json(.badRequest, #"{"error":"payer is not an address"}"#) }
                 json.field("payer", payer)
                 json.field("revoked", try await store.revoke(payer: payer, now: now))
-            } else if let jti = query["jti"]?.lowercased(), jti.utf8.count == 32, Hex.decode(jti, byteCount: 16) != nil {
+            } else if let jti = query["jti"]?.lowercased(), jti.utf8.count == 32,
+                jti.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) })
+            {
                 let longest = leases.leaseRoutes.values.map(\.seconds).max() ?? 86400
                 let expiresAt = query["exp"].flatMap(Int64.init) ?? now + longest + leases.clockSkewSeconds
                 try await store.revoke(jti: jti, expiresAt: expiresAt)
