@@ -283,3 +283,45 @@ def test_bad_tokens_are_refused_with_their_reason_and_nothing_reaches_the_backen
     assert own.status_code == 402 and "X-X402-Reason" not in own.headers
     decisions = [json.loads(line) for line in open(leased.sidecar.log_path) if '"lease_refused"' in line]
     assert {d["reason"] for d in decisions} >= set(cases)
+
+
+def test_two_sidecars_on_one_redis_share_the_lease_limits(devnet, run_root):
+    redis_url = os.environ.get("X402_TEST_REDIS_URL")
+    if not redis_url:
+        if os.environ.get("X402_REQUIRE_INTEGRATION") == "1":
+            pytest.fail("X402_TEST_REDIS_URL is not set")
+        pytest.skip("no Redis")
+    run = os.path.join(run_root, "leases-redis")
+    prefix = f"lease{time.time_ns()}"
+    admin_ports = [free_port(), free_port()]
+    sidecars = [Sidecar(os.path.join(run, name), devnet, store="redis", redis_url=redis_url, prefix=prefix,
+                        extra_routes=ROUTES, extra_top=TOP.replace(str(ADMIN_PORT), str(port)), name=name).start()
+                for name, port in zip(("one", "two"), admin_ports)]
+
+    class Info:
+        pass
+
+    stack = Info()
+    stack.devnet = devnet
+    try:
+        def ask(index, token, request_id):
+            return requests.get(sidecars[index % 2].url + "/authorize", headers={
+                "X-X402-Route": "metered", "X-Forwarded-Host": "127.0.0.1", "X-Request-ID": request_id,
+                "X-X402-Lease": token})
+        counted = mint(stack, x402_max_requests=4)
+        statuses = [ask(n, counted, f"c{n}").headers["X-X402-Status"] for n in range(7)]
+        assert statuses == ["200"] * 4 + ["402"] * 3, statuses
+        concurrent = mint(stack, x402_max_concurrent=2)
+        held = [ask(n, concurrent, f"slot{n}") for n in range(4)]
+        assert [r.headers["X-X402-Status"] for r in held] == ["200", "200", "429", "429"]
+        assert held[2].headers["X-X402-Reason"] == "lease_concurrency_limit"
+        revoked = mint(stack)
+        assert ask(0, revoked, "r0").headers["X-X402-Status"] == "200"
+        jti = jwt.decode(revoked, options={"verify_signature": False})["jti"]
+        assert requests.delete(f"http://127.0.0.1:{admin_ports[1]}/admin/lease", params={"jti": jti},
+                               headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).status_code == 200
+        refused = ask(0, revoked, "r1")
+        assert refused.headers["X-X402-Status"] == "402" and refused.headers["X-X402-Reason"] == "lease_revoked"
+    finally:
+        for sidecar in sidecars:
+            sidecar.stop()
