@@ -120,7 +120,7 @@ public enum SidecarApplication {
             logger.warning("no settlement section: payments are verified and reserved but never settled on chain")
         }
         var leaseStore: (any LeaseStore)?
-        if configuration.leases != nil {
+        if configuration.leases != nil || configuration.signIn != nil {
             switch configuration.ledger {
             case .redis(_, let prefix): leaseStore = RedisLeaseStore(client: try redis.get(), keyPrefix: prefix)
             case .embedded, .memory: leaseStore = EmbeddedLeaseStore()
@@ -129,7 +129,8 @@ public enum SidecarApplication {
         let authorizer = Authorizer(
             routes: configuration.routes, verifier: configuration.verifier, ledger: ledger, settlements: settlements,
             limits: configuration.routeLimits, limiter: limiter, trustedProxies: configuration.trustedProxies,
-            limitKeyPrefix: limitPrefix, leases: configuration.leases, leaseStore: leaseStore, logger: logger)
+            limitKeyPrefix: limitPrefix, leases: configuration.leases, signIn: configuration.signIn,
+            leaseStore: leaseStore, logger: logger)
         let core = SidecarCore(
             authorizer: authorizer, decisionLog: decisionLog ?? DecisionLog(enabled: configuration.log.decisions),
             maxHeaderBytes: configuration.server.maxHeaderBytes,

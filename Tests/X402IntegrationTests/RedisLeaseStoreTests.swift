@@ -163,7 +163,7 @@ struct RedisLeaseStoreTests {
                 try await withThrowingTaskGroup(of: Bool.self) { group in
                     for index in 0..<100 {
                         let store = index.isMultiple(of: 2) ? first : second
-                        group.addTask { try await store.consumeSIWXNonce(nonce, expiresAt: Self.now + 300) }
+                        group.addTask { try await store.consumeSIWXNonce(nonce, expiresAt: Self.now + 300).value }
                     }
                     return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
                 }
@@ -178,19 +178,19 @@ struct RedisLeaseStoreTests {
             let access = PaidAccess(
                 payer: payer, route: "weather", host: "api.example.com", amount: "10000", asset: "0xasset",
                 network: "eip155:84532", paymentID: "p1", expiresAt: Self.now + 600)
-            try await store.recordPaidAccess(access)
+            try await store.recordPaidAccess(access).value
             var shorter = access
             shorter.paymentID = "p0"
             shorter.expiresAt = Self.now + 60
-            try await store.recordPaidAccess(shorter)
+            try await store.recordPaidAccess(shorter).value
             #expect(
-                try await store.paidAccess(payer: payer, route: "weather", host: "api.example.com", now: Self.now)
+                try await store.paidAccess(payer: payer, route: "weather", host: "api.example.com", now: Self.now).value
                     == access)
             #expect(
-                try await store.paidAccess(payer: payer, route: "weather", host: "other.example.com", now: Self.now)
+                try await store.paidAccess(payer: payer, route: "weather", host: "other.example.com", now: Self.now).value
                     == nil)
             #expect(
-                try await store.paidAccess(payer: payer, route: "weather", host: "api.example.com", now: Self.now + 600)
+                try await store.paidAccess(payer: payer, route: "weather", host: "api.example.com", now: Self.now + 600).value
                     == nil)
             guard
                 case .integer(let ttl) = try await client.send([

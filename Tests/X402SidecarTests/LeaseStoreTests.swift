@@ -132,13 +132,13 @@ import X402
         let clock = Clock()
         let store = EmbeddedLeaseStore(now: clock.read)
         let wins = try await withThrowingTaskGroup(of: Bool.self) { group in
-            for _ in 0..<100 { group.addTask { try await store.consumeSIWXNonce("n1", expiresAt: Self.now + 300) } }
+            for _ in 0..<100 { group.addTask { try await store.consumeSIWXNonce("n1", expiresAt: Self.now + 300).value } }
             return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
         }
         #expect(wins == 1)
-        #expect(try await store.consumeSIWXNonce("n2", expiresAt: Self.now + 300))
+        #expect(try await store.consumeSIWXNonce("n2", expiresAt: Self.now + 300).value)
         clock.value.store(Self.now + 300, ordering: .relaxed)
-        #expect(try await store.consumeSIWXNonce("n1", expiresAt: Self.now + 600), "an expired record is forgotten")
+        #expect(try await store.consumeSIWXNonce("n1", expiresAt: Self.now + 600).value, "an expired record is forgotten")
     }
 
     @Test func paidAccessIsBoundToPayerRouteHostAndExpires() async throws {
@@ -147,19 +147,19 @@ import X402
         let access = PaidAccess(
             payer: payer, route: "weather", host: "api.example.com", amount: "10000", asset: "0xAsset",
             network: "eip155:84532", paymentID: "p1", expiresAt: Self.now + 600)
-        try await store.recordPaidAccess(access)
+        try await store.recordPaidAccess(access).value
         var shorter = access
         shorter.paymentID = "p0"
         shorter.expiresAt = Self.now + 60
-        try await store.recordPaidAccess(shorter)
+        try await store.recordPaidAccess(shorter).value
         #expect(
-            try await store.paidAccess(payer: payer, route: "weather", host: "api.example.com", now: Self.now) == access
+            try await store.paidAccess(payer: payer, route: "weather", host: "api.example.com", now: Self.now).value == access
         )
-        #expect(try await store.paidAccess(payer: payer, route: "other", host: "api.example.com", now: Self.now) == nil)
+        #expect(try await store.paidAccess(payer: payer, route: "other", host: "api.example.com", now: Self.now).value == nil)
         #expect(
-            try await store.paidAccess(payer: payer, route: "weather", host: "evil.example.com", now: Self.now) == nil)
+            try await store.paidAccess(payer: payer, route: "weather", host: "evil.example.com", now: Self.now).value == nil)
         #expect(
-            try await store.paidAccess(payer: payer, route: "weather", host: "api.example.com", now: Self.now + 600)
+            try await store.paidAccess(payer: payer, route: "weather", host: "api.example.com", now: Self.now + 600).value
                 == nil)
         #expect(access.covers(amount: "10000", asset: "0xasset", network: "eip155:84532", now: Self.now))
         #expect(access.covers(amount: "9999", asset: "0xasset", network: "eip155:84532", now: Self.now))

@@ -22,6 +22,30 @@ public enum Decision: Sendable, Equatable {
     case leaseRefused(LeaseFailure, challenge: Challenge?)
     /// A lease was bought at a lease route: the token to hand to the client.
     case leaseIssued(LeaseIssue)
+    /// Let in by Sign-In-With-X: a wallet that paid for this route within its access window.
+    case signedIn(SignInGrant)
+    /// A `SIGN-IN-WITH-X` proof was refused (`reason` is a `siwx_*` code); pay, or sign again.
+    case signInRefused(reason: String, message: String, challenge: Challenge)
+}
+
+/// A wallet let in by Sign-In-With-X, and the payment that earned it.
+public struct SignInGrant: Sendable, Equatable {
+    public var payer: String
+    public var paymentId: String
+    public var amount: String
+    public var asset: String
+    public var network: String
+    /// When the access window of that payment ends.
+    public var expiresAt: Int64
+
+    public init(payer: String, paymentId: String, amount: String, asset: String, network: String, expiresAt: Int64) {
+        self.payer = payer
+        self.paymentId = paymentId
+        self.amount = amount
+        self.asset = asset
+        self.network = network
+        self.expiresAt = expiresAt
+    }
 }
 
 /// A request a lease let in.

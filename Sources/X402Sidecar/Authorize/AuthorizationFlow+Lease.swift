@@ -56,13 +56,22 @@ extension AuthorizationFlow {
 
     /// Paying helps against everything but the lease's own concurrency limit.
     func challenge(_ route: RouteRequirements, _ reason: LeaseRefusal) -> Challenge? {
-        reason == .concurrencyLimit ? nil : route.challenge(resourceURL: request.resourceURL, error: reason.rawValue)
+        reason == .concurrencyLimit ? nil : challenge(route, error: reason.rawValue)
     }
 
     // MARK: Buying a lease
 
-    /// A payment was accepted: allow it, or on a lease route issue the lease it bought.
+    /// A payment was accepted: remember it for Sign-In-With-X where the route offers it; then allow
+    /// it, or on a lease route issue the lease it bought.
     mutating func granted(_ grant: Grant, route: RouteRequirements) -> Action {
+        if let access = paidAccess(grant, route: route) {
+            state = .recordingPaidAccess(grant, route)
+            return .recordPaidAccess(access)
+        }
+        return issueOrAllow(grant, route: route)
+    }
+
+    mutating func issueOrAllow(_ grant: Grant, route: RouteRequirements) -> Action {
         guard let leases = policy.leases, let lease = leases.leaseRoutes[route.name] else {
             return respond(.allow(grant))
         }

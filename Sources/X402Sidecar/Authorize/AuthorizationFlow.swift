@@ -33,6 +33,12 @@ public struct AuthorizationFlow: Sendable {
         case admitLease(LeaseUse)
         /// Note a lease just bought (and revoke the one it renews), answered with `.leaseRegistered`.
         case registerLease(LeaseClaims, renewing: LeaseClaims?)
+        /// Consume a Sign-In-With-X nonce once, answered with `.signInNonceConsumed`.
+        case consumeSignInNonce(String, expiresAt: Int64)
+        /// The wallet's payment for this route, answered with `.paidAccessFound`.
+        case findPaidAccess(payer: String, route: String, host: String)
+        /// Remember that a wallet paid (for Sign-In-With-X), answered with `.paidAccessRecorded`.
+        case recordPaidAccess(PaidAccess)
     }
 
     public enum Event: Sendable {
@@ -46,6 +52,9 @@ public struct AuthorizationFlow: Sendable {
         case released
         case leaseAdmitted(Result<LeaseAdmission, any Error>)
         case leaseRegistered(Result<LeaseRenewal?, any Error>)
+        case signInNonceConsumed(Result<Bool, any Error>)
+        case paidAccessFound(Result<PaidAccess?, any Error>)
+        case paidAccessRecorded
     }
 
     enum State: Sendable {
@@ -61,6 +70,8 @@ public struct AuthorizationFlow: Sendable {
         case finishing(Decision, RouteRequirements?)
         case admittingLease(RouteRequirements, LeaseClaims, slot: String?)
         case issuingLease(LeaseIssue)
+        case signingIn(RouteRequirements, SIWXEntry, consumed: Bool)
+        case recordingPaidAccess(Grant, RouteRequirements)
         case done
     }
 
@@ -151,8 +162,8 @@ public struct AuthorizationFlow: Sendable {
             case .unavailable(let reason):
                 state = .finishing(.unavailable(reason: reason, retryAfter: 5), nil)
             case .refuse(let reason, let message):
-                state = .finishing(Self.refusal(PaymentFailure(reason, message, payer: grant.payment.payer),
-                                                route: route, request: request), nil)
+                state = .finishing(refusal(PaymentFailure(reason, message, payer: grant.payment.payer), route: route),
+                                   nil)
             }
             return .apply(transition)
 
@@ -167,6 +178,15 @@ public struct AuthorizationFlow: Sendable {
 
         case (.issuingLease(let issue), .leaseRegistered(let answer)):
             return leaseRegistered(answer, issue)
+
+        case (.signingIn(let route, let entry, false), .signInNonceConsumed(let answer)):
+            return signInNonceConsumed(answer, entry, route: route)
+
+        case (.signingIn(let route, let entry, true), .paidAccessFound(let answer)):
+            return paidAccessFound(answer, entry, route: route)
+
+        case (.recordingPaidAccess(let grant, let route), .paidAccessRecorded):
+            return issueOrAllow(grant, route: route)
 
         default:
             preconditionFailure("event \(event) does not belong to state \(state)")
@@ -192,6 +212,7 @@ public struct AuthorizationFlow: Sendable {
         switch next {
         case .freeQuota(let limits):
             if let lease = presentedLease(route) { return checkLease(lease, route: route) }
+            if let proof = presentedSignIn(route) { return checkSignIn(proof, route: route) }
             if request.payment.isEmpty, let free = limits.free,
                 let value = policy.keyValue(free.key, request: request, payer: nil)
             {
@@ -205,17 +226,17 @@ public struct AuthorizationFlow: Sendable {
         }
     }
 
-    /// A lease, if the request carries one the route takes; else payment.
+    /// A lease, if the request carries one the route takes; else a Sign-In-With-X proof; else payment.
     private mutating func leaseOrPay(_ route: RouteRequirements, limits: RouteLimits?) -> Action {
         if let lease = presentedLease(route) { return checkLease(lease, route: route) }
+        if let proof = presentedSignIn(route) { return checkSignIn(proof, route: route) }
         return verify(route, limits: limits)
     }
 
     /// Local verification; then payer-keyed limits, if the route has any.
     mutating func verify(_ route: RouteRequirements, limits: RouteLimits?) -> Action {
         if request.payment.isEmpty {
-            return respond(.paymentRequired(route.challenge(resourceURL: request.resourceURL, error: "payment required"),
-                                            failure: nil))
+            return respond(.paymentRequired(challenge(route, error: "payment required"), failure: nil))
         }
         var verifier = policy.verifier
         let mode = policy.verifyMode(route.name)
@@ -257,11 +278,23 @@ public struct AuthorizationFlow: Sendable {
     }
 
     private mutating func refuse(_ failure: PaymentFailure, route: RouteRequirements) -> Action {
-        respond(Self.refusal(failure, route: route, request: request))
+        respond(refusal(failure, route: route))
     }
 
-    static func refusal(_ failure: PaymentFailure, route: RouteRequirements, request: AuthorizeRequest) -> Decision {
-        .paymentRequired(route.challenge(resourceURL: request.resourceURL, error: failure.reason.rawValue), failure: failure)
+    func refusal(_ failure: PaymentFailure, route: RouteRequirements) -> Decision {
+        .paymentRequired(challenge(route, error: failure.reason.rawValue), failure: failure)
+    }
+
+    /// The route's 402 challenge for this request, declaring the extensions the route offers
+    /// (`sign-in-with-x`, with a fresh nonce).
+    func challenge(_ route: RouteRequirements, error: String) -> Challenge {
+        guard let signIn = policy.signIn, let settings = signIn.routes[route.name] else {
+            return route.challenge(resourceURL: request.resourceURL, error: error)
+        }
+        let declaration = signIn.nonceKey.challenge(
+            for: signInResource(route, settings), now: policy.now(), lifetimeSeconds: settings.proofLifetimeSeconds)
+        return route.challenge(resourceURL: request.resourceURL, error: error,
+                               extensions: Array(#""sign-in-with-x":"#.utf8) + declaration.declarationJSON)
     }
 
     static func verdict(_ applied: [RouteLimits.Rule], _ outcomes: [GCRA.Outcome]) -> Decision? {

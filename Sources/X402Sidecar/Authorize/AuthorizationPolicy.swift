@@ -24,6 +24,8 @@ public final class AuthorizationPolicy: Sendable {
     let makePaymentId: @Sendable () -> String
     /// Lease keys, lease routes and the routes they open.
     public let leases: LeaseSettings?
+    /// Sign-In-With-X: the nonce key and the routes that offer it.
+    public let signIn: SignInSettings?
     /// An in-process peek at the nonce ledger (`NonceLedger.isKnownUsed`): it only ever refuses.
     let knownUsed: @Sendable (NonceKey) -> Bool
 
@@ -31,7 +33,7 @@ public final class AuthorizationPolicy: Sendable {
         routes: [String: RouteRequirements], verifier: PaymentVerifier, limits: [String: RouteLimits] = [:],
         trustedProxies: TrustedProxies = TrustedProxies(), limitKeyPrefix: String = "x402",
         settlement: SettlementSettings? = nil, routeSettlement: [String: RouteSettlement] = [:],
-        hasFacilitator: Bool = false, leases: LeaseSettings? = nil,
+        hasFacilitator: Bool = false, leases: LeaseSettings? = nil, signIn: SignInSettings? = nil,
         now: @escaping @Sendable () -> Int64 = { UnixClock.seconds() },
         makePaymentId: @escaping @Sendable () -> String = { PaymentId.make() },
         knownUsed: @escaping @Sendable (NonceKey) -> Bool = { _ in false }
@@ -45,6 +47,7 @@ public final class AuthorizationPolicy: Sendable {
         self.routeSettlement = routeSettlement
         self.hasFacilitator = hasFacilitator
         self.leases = leases
+        self.signIn = signIn
         self.now = now
         self.makePaymentId = makePaymentId
         self.knownUsed = knownUsed

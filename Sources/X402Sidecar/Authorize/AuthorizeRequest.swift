@@ -30,6 +30,8 @@ public struct AuthorizeRequest: Sendable, Equatable {
     /// A lease token, when the request carries one (`X-X402-Lease`, `Authorization: Bearer`, or
     /// `?x402_lease=` — the last only counts on routes that allow it).
     public var lease: PresentedLease?
+    /// A `SIGN-IN-WITH-X` proof.
+    public var signInProof: String?
 
     public init(
         route: String?, method: String = "GET", uri: String = "/", scheme: String = "http", host: String = "localhost",

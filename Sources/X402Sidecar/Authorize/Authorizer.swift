@@ -38,17 +38,17 @@ public final class Authorizer: Sendable {
         routes: [String: RouteRequirements], verifier: PaymentVerifier, ledger: any NonceLedger,
         settlements: Settlements? = nil, limits: [String: RouteLimits] = [:], limiter: (any RateLimiter)? = nil,
         trustedProxies: TrustedProxies = TrustedProxies(), limitKeyPrefix: String = "x402",
-        leases: LeaseSettings? = nil, leaseStore: (any LeaseStore)? = nil,
+        leases: LeaseSettings? = nil, signIn: SignInSettings? = nil, leaseStore: (any LeaseStore)? = nil,
         logger: Logger = Logger(label: "x402.sidecar"),
         now: @escaping @Sendable () -> Int64 = { UnixClock.seconds() }
     ) {
         let policy = AuthorizationPolicy(
             routes: routes, verifier: verifier, limits: limiter == nil ? [:] : limits, trustedProxies: trustedProxies,
             limitKeyPrefix: limitKeyPrefix, settlement: settlements?.settings, routeSettlement: settlements?.routes ?? [:],
-            hasFacilitator: settlements?.facilitator != nil, leases: leases, now: now,
+            hasFacilitator: settlements?.facilitator != nil, leases: leases, signIn: signIn, now: now,
             knownUsed: { ledger.isKnownUsed($0) })
         self.init(policy: policy, ledger: ledger, settlements: settlements, limiter: limiter,
-                  leaseStore: leases == nil ? nil : (leaseStore ?? EmbeddedLeaseStore()), logger: logger)
+                  leaseStore: leases == nil && signIn == nil ? nil : (leaseStore ?? EmbeddedLeaseStore()), logger: logger)
     }
 
     /// Where a decision stands after `start`.
@@ -166,6 +166,29 @@ public final class Authorizer: Sendable {
                     logger.warning("lease store unavailable; failing closed", metadata: ["error": "\(error)"])
                 }
                 return .leaseAdmitted(answer)
+            }
+        case .consumeSignInNonce(let nonce, let expiresAt):
+            guard let leaseStore else { return .ready(.signInNonceConsumed(.failure(SettlementIntakeError.noLeaseStore))) }
+            return step(leaseStore.consumeSIWXNonce(nonce, expiresAt: expiresAt)) { [logger] answer in
+                if case .failure(let error) = answer {
+                    logger.warning("sign-in store unavailable; failing closed", metadata: ["error": "\(error)"])
+                }
+                return .signInNonceConsumed(answer)
+            }
+        case .findPaidAccess(let payer, let route, let host):
+            guard let leaseStore else { return .ready(.paidAccessFound(.failure(SettlementIntakeError.noLeaseStore))) }
+            return step(leaseStore.paidAccess(payer: payer, route: route, host: host, now: policy.now())) { answer in
+                .paidAccessFound(answer)
+            }
+        case .recordPaidAccess(let access):
+            guard let leaseStore else { return .ready(.paidAccessRecorded) }
+            return step(leaseStore.recordPaidAccess(access)) { [logger] answer in
+                if case .failure(let error) = answer {
+                    // The payment stands; only a later sign-in will not find it (the wallet pays again).
+                    logger.error("sign-in store did not record a payment", metadata: [
+                        "payment_id": "\(access.paymentID)", "payer": "\(access.payer)", "error": "\(error)"])
+                }
+                return .paidAccessRecorded
             }
         case .registerLease(let claims, let renewing):
             guard let leaseStore else { return .ready(.leaseRegistered(.success(nil))) }

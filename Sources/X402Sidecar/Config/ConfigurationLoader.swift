@@ -23,7 +23,7 @@ public enum ConfigurationLoader {
 
     static let sections = [
         "server", "log", "verification", "defaults", "networks", "routes", "stores", "settlement", "facilitator",
-        "relayer", "rpc_urls", "backend", "rate_limiting", "admin", "leases",
+        "relayer", "rpc_urls", "backend", "rate_limiting", "admin", "leases", "sign_in_with_x",
     ]
 
     public static func load(
@@ -96,6 +96,8 @@ public enum ConfigurationLoader {
         configuration.admin = AdminSettings.parse(section["admin"], testnet: onlyTestnets, &r)
         configuration.leases = LeaseSettings.parse(
             section["leases"], routes: section["routes"], known: Set(routes.requirements.keys), &r)
+        configuration.signIn = SignInSettings.parse(
+            section["sign_in_with_x"], routes: section["routes"], testnet: onlyTestnets, &r)
         if let leases = configuration.leases {
             // A lease is served for its whole life once issued: unless the route says otherwise, it is
             // issued only once its payment is on chain.

@@ -128,11 +128,15 @@ public final class EmbeddedLeaseStore: LeaseStore {
         }
     }
 
-    public func consumeSIWXNonce(_ nonce: String, expiresAt: Int64) async throws -> Bool {
-        consumeLocked(nonce, expiresAt: expiresAt, now: now())
+    public func consumeSIWXNonce(_ nonce: String, expiresAt: Int64) -> StoreAnswer<Bool> {
+        .ready(.success(consumeLocked(nonce, expiresAt: expiresAt, now: now())))
     }
 
-    public func recordPaidAccess(_ access: PaidAccess) async throws {
+    public func recordPaidAccess(_ access: PaidAccess) -> StoreAnswer<Void> {
+        .ready(.success(recordLocked(access)))
+    }
+
+    private func recordLocked(_ access: PaidAccess) {
         let now = self.now()
         state.withLock { state in
             let key = Self.paidKey(access.payer, access.route, access.host)
@@ -142,8 +146,8 @@ public final class EmbeddedLeaseStore: LeaseStore {
         }
     }
 
-    public func paidAccess(payer: String, route: String, host: String, now: Int64) async throws -> PaidAccess? {
-        paidAccessLocked(payer: payer, route: route, host: host, now: now)
+    public func paidAccess(payer: String, route: String, host: String, now: Int64) -> StoreAnswer<PaidAccess?> {
+        .ready(.success(paidAccessLocked(payer: payer, route: route, host: host, now: now)))
     }
 
     public func checkReady() async throws {}

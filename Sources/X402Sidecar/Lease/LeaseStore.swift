@@ -116,14 +116,14 @@ public protocol LeaseStore: Sendable {
     func renew(jti: String, successor: String, expiresAt: Int64) async throws -> LeaseRenewal
 
     /// Consumes a SIWX nonce, remembered until `expiresAt`. - Returns: true for the first call only.
-    func consumeSIWXNonce(_ nonce: String, expiresAt: Int64) async throws -> Bool
+    func consumeSIWXNonce(_ nonce: String, expiresAt: Int64) -> StoreAnswer<Bool>
 
     /// Records paid access; a record with a later `expiresAt` for the same payer, route and host
     /// is kept instead.
-    func recordPaidAccess(_ access: PaidAccess) async throws
+    func recordPaidAccess(_ access: PaidAccess) -> StoreAnswer<Void>
 
     /// The unexpired paid-access record for payer, route and host, if any.
-    func paidAccess(payer: String, route: String, host: String, now: Int64) async throws -> PaidAccess?
+    func paidAccess(payer: String, route: String, host: String, now: Int64) -> StoreAnswer<PaidAccess?>
 
     /// Throws when the store cannot serve requests (`/readyz`).
     func checkReady() async throws

@@ -23,6 +23,8 @@ public struct DecisionLog: Sendable {
         case .leased: return "leased"
         case .leaseRefused: return "lease_refused"
         case .leaseIssued: return "lease_issued"
+        case .signedIn: return "signed_in"
+        case .signInRefused: return "sign_in_refused"
         }
     }
 
@@ -78,6 +80,13 @@ public struct DecisionLog: Sendable {
             json.field("lease_id", issue.claims.jti)
             json.field("lease_expires", issue.claims.expiresAt)
             json.field("renews", optional: issue.renewed)
+        case .signedIn(let grant):
+            json.field("payer", grant.payer)
+            json.field("payment_id", grant.paymentId)
+            json.field("access_until", grant.expiresAt)
+        case .signInRefused(let reason, let message, _):
+            json.field("reason", reason)
+            json.field("message", message)
         }
         json.field("method", request.method)
         json.field("uri", String(request.uri.prefix(512)))

@@ -169,6 +169,7 @@ extension AuthorizeRequest {
                 v2Header: v2.first, v1Header: v1.first, duplicated: v2.count > 1 || v1.count > 1))
         forwardedFor = headers.first(name: "X-Forwarded-For")
         viaNginx = headers.first(name: "X-X402-Via") == "nginx"
+        signInProof = headers.first(name: "SIGN-IN-WITH-X")
         lease = PresentedLease.find(header: headers.first(name: "X-X402-Lease"),
                                     authorization: headers.first(name: "Authorization"), uri: uri)
     }

@@ -37,6 +37,7 @@ public struct DecisionResponse: Sendable, Equatable {
         public static let lease = "X-X402-Lease"
         public static let leaseId = "X-X402-Lease-Id"
         public static let leaseExpires = "X-X402-Lease-Expires"
+        public static let signedIn = "X-X402-Signed-In"
     }
 
     /// - Parameter challengeBody: `false` leaves the v1 JSON out of the body of a 401 (nginx reads
@@ -118,6 +119,26 @@ public struct DecisionResponse: Sendable, Equatable {
             response.headers.add(name: "Content-Type", value: "application/json")
             response.body = Self.leaseBody(issue)
             self = response
+
+        case .signedIn(let grant):
+            headers.add(name: Header.status, value: "200")
+            headers.add(name: Header.payer, value: grant.payer)
+            headers.add(name: Header.amount, value: grant.amount)
+            headers.add(name: Header.asset, value: grant.asset)
+            headers.add(name: Header.network, value: grant.network)
+            headers.add(name: Header.paymentId, value: grant.paymentId)
+            headers.add(name: Header.signedIn, value: "1")
+            if let backendContext {
+                headers.add(name: Header.timestamp, value: String(now))
+                headers.add(name: Header.signature, value: backendContext.sign(BackendContextSigner.message(
+                    payer: grant.payer, amount: grant.amount, network: grant.network, paymentId: grant.paymentId,
+                    transaction: "", timestamp: now)))
+            }
+            self.init(status: .ok, headers: headers, body: "")
+
+        case .signInRefused(let reason, _, let challenge):
+            self.init(.paymentRequired(challenge, failure: nil), challengeBody: challengeBody)
+            self.headers.add(name: Header.reason, value: reason)
 
         case .misconfigured(let reason):
             headers.add(name: Header.status, value: "500")

@@ -21,7 +21,8 @@ public final class SidecarMetrics: Sendable {
 
     /// The decision log's outcome words, in a stable order.
     public static let outcomes = ["paid", "payment_required", "payment_invalid", "refused", "unavailable",
-                                  "misconfigured", "rate_limited", "free", "leased", "lease_refused", "lease_issued"]
+                                  "misconfigured", "rate_limited", "free", "leased", "lease_refused", "lease_issued", "signed_in",
+                                  "sign_in_refused"]
 
     public init(routes: [String] = []) {
         registry = PrometheusCollectorRegistry()
