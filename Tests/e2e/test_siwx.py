@@ -154,3 +154,21 @@ def test_a_wallet_that_never_paid_is_asked_to_pay(signin):
     reasons = [json.loads(line).get("reason") for line in open(signin.sidecar.log_path)
                if '"sign_in_refused"' in line]
     assert "siwx_not_paid" in reasons
+
+
+def test_a_payment_that_changes_the_declared_extension_is_refused(signin):
+    from payments import sync_client
+    from x402.http.utils import decode_payment_required_header
+    account = signin.devnet.info["payers"][5]
+    url = signin.nginx.url + "/members?echo"
+    challenge = requests.get(url)
+    payload = sync_client(account["privateKey"]).create_payment_payload(
+        decode_payment_required_header(challenge.headers["PAYMENT-REQUIRED"]))
+    document = json.loads(payload.model_dump_json(by_alias=True, exclude_none=True))
+    assert "sign-in-with-x" in document["extensions"], "the official client echoes what we declared"
+    document["extensions"]["sign-in-with-x"]["info"]["domain"] = "evil.example.com"
+    header = base64.b64encode(json.dumps(document).encode()).decode()
+    before = signin.devnet.balance(account["address"])
+    refused = requests.get(url, headers={"PAYMENT-SIGNATURE": header})
+    assert refused.status_code == 402 and refused.headers["X-X402-Reason"] == "extension_echo_mismatch"
+    assert not signin.backend.requests_to("?echo") and signin.devnet.balance(account["address"]) == before

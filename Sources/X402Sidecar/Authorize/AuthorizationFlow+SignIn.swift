@@ -83,6 +83,21 @@ extension AuthorizationFlow {
             paymentID: grant.paymentId, expiresAt: policy.now() + settings.accessSeconds)
     }
 
+    /// The extension we declare that a payment echoed with changed `info` (its static fields are
+    /// recomputed from the request; the per-402 ones — nonce and times — may differ), or nil.
+    func extensionEchoMismatch(_ payment: VerifiedPayment, route: RouteRequirements) -> String? {
+        guard let signIn = policy.signIn, let settings = signIn.routes[route.name],
+            case .object(let root) = payment.payload.document, case .object(let echoed)? = root["extensions"],
+            echoed["sign-in-with-x"] != nil
+        else { return nil }
+        let declaration = signIn.nonceKey.challenge(
+            for: signInResource(route, settings), now: policy.now(), lifetimeSeconds: settings.proofLifetimeSeconds)
+        guard let declared = try? JSONParser.parse(declaration.declarationJSON, maxDepth: 16) else { return nil }
+        return ExtensionEcho.firstMismatch(
+            declared: ["sign-in-with-x": declared], echoed: echoed,
+            dynamicFields: ["sign-in-with-x": ExtensionEcho.signInWithXDynamicFields])
+    }
+
     static func accessHost(_ request: AuthorizeRequest) -> String {
         LeaseClaims.normalizedHost(request.host) ?? request.host.lowercased()
     }

@@ -245,6 +245,10 @@ public struct AuthorizationFlow: Sendable {
         case .failure(let failure):
             return refuse(failure, route: route)
         case .success(let payment):
+            if let mismatch = extensionEchoMismatch(payment, route: route) {
+                return refuse(PaymentFailure(.extensionEchoMismatch, "the \(mismatch) extension came back changed",
+                                             payer: payment.payer), route: route)
+            }
             guard let limits else { return verifyRemotely(payment, route: route) }
             let late = limits.rules.filter { $0.key == .payer && $0.applies != .unpaid }
             return limit(late, route: route, payer: payment.payer, then: .payment(payment))

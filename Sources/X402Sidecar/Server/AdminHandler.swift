@@ -85,14 +85,19 @@ struct AdminHandler: Sendable {
         do {
             if let payer = query["payer"]?.lowercased() {
                 guard Hex.isAddress(payer) else { return AuthHandler.json(.badRequest, #"{"error":"payer is not an address"}"#) }
+                let count = try await store.revoke(payer: payer, now: now)
+                authorizer.metrics.leaseRevocations.increment(by: Int64(count))
+                authorizer.logger.notice("leases revoked", metadata: ["payer": "\(payer)", "count": "\(count)"])
                 json.field("payer", payer)
-                json.field("revoked", try await store.revoke(payer: payer, now: now))
+                json.field("revoked", count)
             } else if let jti = query["jti"]?.lowercased(), jti.utf8.count == 32,
                 jti.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) })
             {
                 let longest = leases.leaseRoutes.values.map(\.seconds).max() ?? 86400
                 let expiresAt = query["exp"].flatMap(Int64.init) ?? now + longest + leases.clockSkewSeconds
                 try await store.revoke(jti: jti, expiresAt: expiresAt)
+                authorizer.metrics.leaseRevocations.increment()
+                authorizer.logger.notice("lease revoked", metadata: ["lease_id": "\(jti)", "until": "\(expiresAt)"])
                 json.field("jti", jti)
                 json.field("revoked_until", expiresAt)
             } else {

@@ -15,6 +15,8 @@ public final class SidecarMetrics: Sendable {
     private let settlementOutcomes: [SettlementTransition.Outcome: Metrics.Counter]
     let settlementStoreFailures: Metrics.Counter
     let limiterFailures: Metrics.Counter
+    /// Leases revoked through the admin API (one per lease).
+    let leaseRevocations: Metrics.Counter
     private let inFlight: Metrics.Gauge
     private let queueJobs: [String: Metrics.Gauge]
     private let undecodableJobs: Metrics.Gauge
@@ -45,6 +47,7 @@ public final class SidecarMetrics: Sendable {
         self.settlementOutcomes = settlementOutcomes
         settlementStoreFailures = Metrics.Counter(label: "x402_settlement_store_failures_total", factory: factory)
         limiterFailures = Metrics.Counter(label: "x402_ratelimit_store_failures_total", factory: factory)
+        leaseRevocations = Metrics.Counter(label: "x402_lease_revocations_total", factory: factory)
         inFlight = Metrics.Gauge(label: "x402_requests_in_flight", factory: factory)
         var queueJobs: [String: Metrics.Gauge] = [:]
         for state in ["pending", "held", "dead"] {
