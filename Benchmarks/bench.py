@@ -32,6 +32,8 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.join(ROOT, "Tests", "e2e"))
 from stack import Devnet, free_port, render_includes, wait_for  # noqa: E402
 
+import bench_leases  # noqa: E402
+
 RUN = os.path.join(ROOT, ".run", "bench")
 RELEASE = os.path.join(ROOT, ".build", "release")
 WRK_SCRIPT = os.path.join(ROOT, "Benchmarks", "wrk", "bench.lua")
@@ -59,8 +61,10 @@ settlement:
   mode: deferred
   via: relayer
   worker: false        # queue only: the benchmark measures the decision path, not the devnet
+{lease_top}
 routes:
   bench: {{description: "bench", price: "0.01"}}
+{lease_routes}
   limited:
     description: "one call an hour per address: everything after the first is a 429"
     price: "0.01"
@@ -105,6 +109,7 @@ http {{
         location /anchor {{ auth_request /_anchor_auth; try_files /ok.json =404; }}
         location /paid {{ set $x402_route bench; include {run}/x402/protect.conf; access_log off; try_files /ok.json =404; }}
         location /limited {{ set $x402_route limited; include {run}/x402/protect.conf; access_log off; try_files /ok.json =404; }}
+{lease_locations}
     }}
 }}
 """
@@ -155,7 +160,8 @@ class Bench:
         with open(config, "w") as f:
             f.write(SIDECAR_CONFIG.format(run=RUN, port=self.sidecar_port, loops=self.loops,
                                           pay_to=info["payTo"]["address"], token=info["token"], rpc=info["rpcUrl"],
-                                          relayer_key=info["sidecarRelayer"]["privateKey"], stores=stores))
+                                          relayer_key=info["sidecarRelayer"]["privateKey"], stores=stores,
+                                          lease_top=bench_leases.TOP, lease_routes=bench_leases.ROUTES))
         log = open(os.path.join(RUN, "sidecar.log"), "a")
         self.sidecar = subprocess.Popen([os.path.join(RELEASE, "x402-sidecar"), "serve", "--config", config],
                                         stdout=log, stderr=log)
@@ -179,7 +185,8 @@ class Bench:
         self.nginx_port = free_port()
         conf = os.path.join(RUN, "nginx.conf")
         with open(conf, "w") as f:
-            f.write(NGINX_CONF.format(run=RUN, port=self.nginx_port, workers=workers))
+            f.write(NGINX_CONF.format(run=RUN, port=self.nginx_port, workers=workers,
+                                      lease_locations=bench_leases.LOCATIONS.format(run=RUN)))
         sh("nginx", "-t", "-q", "-c", conf, "-p", RUN)
         sh("nginx", "-c", conf, "-p", RUN)
         wait_for(lambda: requests.get(f"http://127.0.0.1:{self.nginx_port}/anchor", timeout=1).status_code == 200,
@@ -261,10 +268,10 @@ class Bench:
                               200)
                 requests.get(base + "/limited")  # the hour's one call
                 self.scenario(f"rate-limited → 429 ({store})", workers, base, dict(TARGET="/limited"), 429)
+                bench_leases.scenarios(self, workers, base, store)
                 memory[f"{store}, {workers} worker(s)"] = self.sidecar_memory()
                 self.stop_nginx()
                 self.stop_sidecar()
-        self.results.append(dict(scenario="lease-valid request", skipped="leases are not built yet"))
         if not self.args.no_peer:
             self.run_peer()
         self.memory = memory
@@ -365,6 +372,7 @@ def main():
     parser.add_argument("--sidecar-loops", type=int, default=0, help="0: as many as nginx workers")
     parser.add_argument("--payments", type=int, default=200_000)
     parser.add_argument("--peer-payments", type=int, default=3000)
+    parser.add_argument("--siwx-proofs", type=int, default=4000, help="sign-in proofs per SIWX run")
     parser.add_argument("--peer-connections", type=int, default=4)
     parser.add_argument("--no-peer", action="store_true")
     args = parser.parse_args()

@@ -7,6 +7,9 @@
 local payments = {}
 local target = os.getenv("TARGET") or "/"
 local fixed_name, fixed_value = os.getenv("HEADER_NAME"), os.getenv("HEADER_VALUE")
+-- PAYMENTS_HEADER: the header the PAYMENTS lines go in (default PAYMENT-SIGNATURE; SIGN-IN-WITH-X
+-- for sign-in proofs).
+local payments_header = os.getenv("PAYMENTS_HEADER") or "PAYMENT-SIGNATURE"
 if os.getenv("PAYMENTS") then
   for line in io.lines(os.getenv("PAYMENTS")) do payments[#payments + 1] = line end
 end
@@ -30,7 +33,7 @@ function request()
   if fixed_name then headers[fixed_name] = fixed_value end
   if #payments > 0 then
     if next_index > last then wrk.thread:stop() end
-    headers["PAYMENT-SIGNATURE"] = payments[next_index]
+    headers[payments_header] = payments[next_index]
     next_index = next_index + 1
   end
   return wrk.format("GET", target, headers)

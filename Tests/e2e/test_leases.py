@@ -151,7 +151,8 @@ def test_sse_stream_with_a_lease_arrives_event_by_event(leased):
     wait_for(lambda: len(leased.backend.requests_to("leased-sse")[-1].get("events", [])) == 2, timeout=10,
              what="the second event")
     first, second = leased.backend.requests_to("leased-sse")[-1]["events"]
-    assert first <= received < second, (first, received, second)
+    # The backend notes the time just after its write returns, so the client may see it a hair earlier.
+    assert first - 0.25 <= received < second, (first, received, second)
     seen = leased.backend.requests_to("leased-sse")[-1]["headers"]
     assert seen["x-x402-payer"] == payer_address(leased).lower() and len(seen["x-x402-lease-id"]) == 32
     assert leased.backend.requests_to("leased-sse")[-1]["hmac_ok"] is True

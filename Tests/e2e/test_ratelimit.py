@@ -86,6 +86,9 @@ def test_gcra_10_per_second_burst_5_on_a_timeline(limited):
     time.sleep(1.1)
     t0 = time.monotonic()
     first = burst(url, 10)
+    # A loaded machine can take longer than a token's 100 ms over the first burst; each 100 ms it
+    # took lets one more request of the second burst through.
+    slack = int((time.monotonic() - t0) / 0.1)
     time.sleep(max(0, t0 + 0.35 - time.monotonic()))
     second = burst(url, 10)
     time.sleep(max(0, t0 + 1.45 - time.monotonic()))
@@ -93,8 +96,8 @@ def test_gcra_10_per_second_burst_5_on_a_timeline(limited):
     admitted = [sum(r.status_code == 402 for r in batch) for batch in (first, second, third)]
     limited_counts = [sum(r.status_code == 429 for r in batch) for batch in (first, second, third)]
     # GCRA: 5 at once; 350 ms later 3 more (one per 100 ms since 0.1 s); after a pause, 5 again.
-    assert admitted == [5, 3, 5], admitted
-    assert limited_counts == [5, 7, 5]
+    assert admitted[0] == 5 and admitted[2] == 5 and 3 <= admitted[1] <= 3 + slack, (admitted, slack)
+    assert limited_counts == [10 - n for n in admitted]
     refused = next(r for r in first if r.status_code == 429)
     assert refused.headers["Retry-After"] == "1"
     assert refused.headers["RateLimit-Policy"] == '"ip";q=5;w=1'

@@ -117,7 +117,8 @@ def test_sse_first_event_arrives_before_the_backend_writes_the_second(proxied):
     assert b"Content-Encoding: gzip" not in head, "sse.conf turns gzip off"
     wait_for(lambda: len(backend.requests_to("sse")[-1].get("events", [])) == 2, timeout=10, what="second event")
     first, second = backend.requests_to("sse")[-1]["events"]
-    assert first <= received < second, (first, received, second)
+    # The backend notes the time just after its write returns, so the client may see it a hair earlier.
+    assert first - 0.25 <= received < second, (first, received, second)
 
 
 def test_without_the_snippet_nginx_buffers_the_stream(proxied):
