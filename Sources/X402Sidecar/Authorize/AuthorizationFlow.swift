@@ -200,7 +200,7 @@ public struct AuthorizationFlow: Sendable {
         return .respond(decision)
     }
 
-    private mutating func limit(_ rules: [RouteLimits.Rule], route: RouteRequirements, payer: String?,
+    mutating func limit(_ rules: [RouteLimits.Rule], route: RouteRequirements, payer: String?,
                                 then next: AfterLimits) -> Action {
         let (applied, checks) = policy.checks(rules, route: route.name, request: request, payer: payer)
         guard !checks.isEmpty else { return afterLimits(next, route: route) }
@@ -208,7 +208,7 @@ public struct AuthorizationFlow: Sendable {
         return .checkLimits(checks)
     }
 
-    private mutating func afterLimits(_ next: AfterLimits, route: RouteRequirements) -> Action {
+    mutating func afterLimits(_ next: AfterLimits, route: RouteRequirements) -> Action {
         switch next {
         case .freeQuota(let limits):
             if let lease = presentedLease(route) { return checkLease(lease, route: route) }
@@ -227,96 +227,9 @@ public struct AuthorizationFlow: Sendable {
     }
 
     /// A lease, if the request carries one the route takes; else a Sign-In-With-X proof; else payment.
-    private mutating func leaseOrPay(_ route: RouteRequirements, limits: RouteLimits?) -> Action {
+    mutating func leaseOrPay(_ route: RouteRequirements, limits: RouteLimits?) -> Action {
         if let lease = presentedLease(route) { return checkLease(lease, route: route) }
         if let proof = presentedSignIn(route) { return checkSignIn(proof, route: route) }
         return verify(route, limits: limits)
-    }
-
-    /// Local verification; then payer-keyed limits, if the route has any.
-    mutating func verify(_ route: RouteRequirements, limits: RouteLimits?) -> Action {
-        if request.payment.isEmpty {
-            return respond(.paymentRequired(challenge(route, error: "payment required"), failure: nil))
-        }
-        var verifier = policy.verifier
-        let mode = policy.verifyMode(route.name)
-        if mode == .facilitator { verifier.checksSignature = false }
-        switch verifier.verify(request.payment, route: route, now: policy.now(), alreadyUsed: policy.knownUsed) {
-        case .failure(let failure):
-            return refuse(failure, route: route)
-        case .success(let payment):
-            if let mismatch = extensionEchoMismatch(payment, route: route) {
-                return refuse(PaymentFailure(.extensionEchoMismatch, "the \(mismatch) extension came back changed",
-                                             payer: payment.payer), route: route)
-            }
-            guard let limits else { return verifyRemotely(payment, route: route) }
-            let late = limits.rules.filter { $0.key == .payer && $0.applies != .unpaid }
-            return limit(late, route: route, payer: payment.payer, then: .payment(payment))
-        }
-    }
-
-    private mutating func verifyRemotely(_ payment: VerifiedPayment, route: RouteRequirements) -> Action {
-        guard policy.verifyMode(route.name) != .local else { return reserve(payment, route: route) }
-        guard policy.hasFacilitator else {
-            return respond(.unavailable(reason: "no facilitator configured for verification", retryAfter: 5))
-        }
-        state = .verifyingRemotely(route, payment)
-        return .verifyWithFacilitator(payment, route)
-    }
-
-    mutating func reserve(_ payment: VerifiedPayment, route: RouteRequirements) -> Action {
-        let grant = Grant(payment: payment, paymentId: policy.makePaymentId())
-        state = .reserving(route, grant)
-        return .reserve(payment.nonceKey, token: grant.paymentId, expiresAt: payment.validBefore + policy.reservationMargin)
-    }
-
-    private mutating func enqueue(_ grant: Grant, route: RouteRequirements) -> Action {
-        guard let settings = policy.settlement, let settlement = policy.settlementPolicy(route.name) else {
-            return granted(grant, route: route)
-        }
-        let resource = ResourceInfo(url: request.resourceURL, description: route.description, mimeType: route.mimeType)
-        let transition = SettlementLifecycle.queued(
-            grant, route: route, policy: settlement, settings: settings, resource: resource, now: policy.now())
-        state = .enqueuing(route, grant, transition.job)
-        return .enqueue(transition)
-    }
-
-    private mutating func refuse(_ failure: PaymentFailure, route: RouteRequirements) -> Action {
-        respond(refusal(failure, route: route))
-    }
-
-    func refusal(_ failure: PaymentFailure, route: RouteRequirements) -> Decision {
-        .paymentRequired(challenge(route, error: failure.reason.rawValue), failure: failure)
-    }
-
-    /// The route's 402 challenge for this request, declaring the extensions the route offers
-    /// (`sign-in-with-x`, with a fresh nonce).
-    func challenge(_ route: RouteRequirements, error: String) -> Challenge {
-        guard let signIn = policy.signIn, let settings = signIn.routes[route.name] else {
-            return route.challenge(resourceURL: request.resourceURL, error: error)
-        }
-        let declaration = signIn.nonceKey.challenge(
-            for: signInResource(route, settings), now: policy.now(), lifetimeSeconds: settings.proofLifetimeSeconds)
-        return route.challenge(resourceURL: request.resourceURL, error: error,
-                               extensions: Array(#""sign-in-with-x":"#.utf8) + declaration.declarationJSON)
-    }
-
-    static func verdict(_ applied: [RouteLimits.Rule], _ outcomes: [GCRA.Outcome]) -> Decision? {
-        for (rule, outcome) in zip(applied, outcomes) where !outcome.allowed {
-            return .rateLimited(RateLimitNotice(
-                policy: rule.name, rule: rule.rule,
-                retryAfterSeconds: Int(max(1, (outcome.retryAfterMicros + 999_999) / 1_000_000)),
-                resetSeconds: Int(max(1, (outcome.resetMicros + 999_999) / 1_000_000))))
-        }
-        return nil
-    }
-
-    /// A facilitator's reason code as ours (its own when we share it).
-    static func reason(_ code: String) -> X402Reason {
-        if let known = X402Reason(rawValue: code) { return known }
-        if code.contains("signature") { return .invalidSignature }
-        if code.contains("balance") { return .insufficientBalance }
-        if code.contains("simulation") { return .simulationFailed }
-        return .invalidPayload
     }
 }

@@ -7,19 +7,24 @@ public struct SIWXNonceKey: Sendable {
     /// Minimum secret length.
     public static let minimumSecretBytes = 32
 
-    private let secret: [UInt8]
+    private let macFunction: @Sendable ([UInt8]) -> [UInt8]
 
     /// nil when `secret` is shorter than `minimumSecretBytes`.
     public init?(secret: [UInt8]) {
         guard secret.count >= Self.minimumSecretBytes else { return nil }
-        self.secret = secret
+        macFunction = { OpenSSL.hmacSHA256(key: secret, message: $0) }
+    }
+
+    /// Another MAC (tests that verify proofs made for fixtures with their own).
+    init(mac: @escaping @Sendable ([UInt8]) -> [UInt8]) {
+        macFunction = mac
     }
 
     /// A random key, for a single sidecar (challenges do not survive its restart).
     public static func random() -> SIWXNonceKey { SIWXNonceKey(secret: OpenSSL.randomBytes(32))! }
 
     /// HMAC-SHA256 of `message` with the secret.
-    public func mac(_ message: [UInt8]) -> [UInt8] { OpenSSL.hmacSHA256(key: secret, message: message) }
+    public func mac(_ message: [UInt8]) -> [UInt8] { macFunction(message) }
 
     /// A fresh challenge for the 402 (`declarationJSON` goes under `extensions["sign-in-with-x"]`).
     public func challenge(for resource: SIWXResource, now: Int64, lifetimeSeconds: Int64?) -> SIWXChallenge {
