@@ -78,7 +78,7 @@ final class AuthHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func authorize(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
-        let request = core.keyHeaderNames.isEmpty ? AuthorizeRequest(head) : AuthorizeRequest(head, keyHeaders: core.keyHeaderNames)
+        let request = AuthorizeRequest(head, keyHeaders: core.keyHeaderNames)
         switch core.authorizer.start(request) {
         case .decided(let decision):
             finish(decision, request: request, head: head, context: context)
@@ -139,35 +139,6 @@ final class AuthHandler: ChannelInboundHandler, RemovableChannelHandler {
 }
 
 extension AuthorizeRequest {
-    /// Reads the auth subrequest's headers (see the table on `AuthorizeRequest`).
-    init(_ head: HTTPRequestHead) {
-        let headers = head.headers
-        let v2 = headers["PAYMENT-SIGNATURE"]
-        let v1 = headers["X-PAYMENT"]
-        let proto = headers.first(name: "X-Forwarded-Proto")?.lowercased()
-        let host = headers.first(name: "X-Forwarded-Host") ?? headers.first(name: "Host") ?? "localhost"
-        let uri = headers.first(name: "X-Original-URI") ?? head.uri
-        self.init(
-            route: headers.first(name: "X-X402-Route"),
-            method: headers.first(name: "X-Original-Method") ?? head.method.rawValue,
-            uri: uri.first == "/" ? uri : "/",
-            scheme: proto == "https" ? "https" : "http",
-            host: Self.isPlausibleHost(host) ? host : "localhost",
-            clientAddress: headers.first(name: "X-Real-IP"),
-            requestId: headers.first(name: "X-Request-ID"),
-            payment: PresentedPayment(
-                v2Header: v2.first, v1Header: v1.first, duplicated: v2.count > 1 || v1.count > 1))
-        forwardedFor = headers.first(name: "X-Forwarded-For")
-        viaNginx = headers.first(name: "X-X402-Via") == "nginx"
-    }
-
-    init(_ head: HTTPRequestHead, keyHeaders names: [String]) {
-        self.init(head)
-        for name in names {
-            if let value = head.headers.first(name: name) { keyHeaders[name] = value }
-        }
-    }
-
     /// Host names and `[v6]:port` only: the host ends up inside the challenge's resource URL.
     static func isPlausibleHost(_ host: String) -> Bool {
         guard !host.isEmpty, host.utf8.count <= 255 else { return false }
