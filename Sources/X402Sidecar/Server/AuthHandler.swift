@@ -40,7 +40,7 @@ final class AuthHandler: ChannelInboundHandler, RemovableChannelHandler {
             write(response, for: head, context: context)
             return
         }
-        let path = head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)[0]
+        let path = head.uri[..<(head.uri.firstIndex(of: "?") ?? head.uri.endIndex)]
         let core = self.core
         switch Endpoint.find(path, admin: admin) {
         case .authorize:
@@ -98,9 +98,12 @@ final class AuthHandler: ChannelInboundHandler, RemovableChannelHandler {
         write(core.answer(decision, request: request, latencyMicros: micros), for: head, context: context)
     }
 
-    private func write(_ response: DecisionResponse, for head: HTTPRequestHead, context: ChannelHandlerContext) {
+    private func write(_ response: consuming DecisionResponse, for head: HTTPRequestHead,
+                       context: ChannelHandlerContext) {
         let keepAlive = head.isKeepAlive
-        var headers = response.headers
+        // Taken out of the response, so adding to them does not copy the array.
+        var headers = HTTPHeaders()
+        swap(&headers, &response.headers)
         headers.add(name: "Content-Length", value: String(response.body.utf8.count))
         if !keepAlive { headers.add(name: "Connection", value: "close") }
         let responseHead = HTTPResponseHead(version: head.version, status: response.status, headers: headers)
@@ -109,9 +112,12 @@ final class AuthHandler: ChannelInboundHandler, RemovableChannelHandler {
             let buffer = context.channel.allocator.buffer(string: response.body)
             context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
         }
-        let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
-        core.inFlight.subtract(1, ordering: .relaxed)
-        if !keepAlive {
+        if keepAlive {
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            core.inFlight.subtract(1, ordering: .relaxed)
+        } else {
+            let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+            core.inFlight.subtract(1, ordering: .relaxed)
             done.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         }
     }
