@@ -73,10 +73,23 @@ public final class ReplayedPayloads: Sendable {
         }
     }
 
+    /// The length and one 8-byte word every 64 bytes: the signature and the nonce each span over
+    /// a hundred base64 characters, so two headers for different authorizations differ in some
+    /// sampled word, and hashing all ~1.4 KB cost more than the lookup saves on a fresh payment.
+    /// Entries compare the whole header, so two headers sharing a key only ever miss.
     private static func key(_ header: String, _ version: Int) -> Int {
         var hasher = Hasher()
         var header = header
-        header.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+        header.withUTF8 { bytes in
+            hasher.combine(bytes.count)
+            let raw = UnsafeRawBufferPointer(bytes)
+            var offset = 0
+            while offset + 8 <= raw.count {
+                hasher.combine(raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+                offset += 64
+            }
+            if raw.count >= 8 { hasher.combine(raw.loadUnaligned(fromByteOffset: raw.count - 8, as: UInt64.self)) }
+        }
         hasher.combine(version)
         return hasher.finalize()
     }
