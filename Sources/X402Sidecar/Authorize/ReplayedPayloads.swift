@@ -36,7 +36,9 @@ public final class ReplayedPayloads: Sendable {
         if capacity > 0, let (header, version) = Self.single(presented) {
             let key = Self.key(header, version)
             let hit = state.withLock { state -> PaymentPayload? in
-                guard let entry = state.entries[key], entry.version == version, entry.header == header else { return nil }
+                guard let entry = state.entries[key], entry.version == version, entry.header == header else {
+                    return nil
+                }
                 return entry.payload
             }
             if let hit { return .success(hit) }
@@ -50,9 +52,8 @@ public final class ReplayedPayloads: Sendable {
         let key = Self.key(header, version)
         let capacity = self.capacity
         state.withLock { state in
-            if state.entries.updateValue(Entry(header: header, version: version, payload: payload), forKey: key) != nil {
-                return
-            }
+            let entry = Entry(header: header, version: version, payload: payload)
+            if state.entries.updateValue(entry, forKey: key) != nil { return }
             if state.order.count < capacity {
                 state.order.append(key)
             } else {

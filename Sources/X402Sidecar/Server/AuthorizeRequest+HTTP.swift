@@ -44,8 +44,9 @@ extension AuthorizeRequest {
             case 4:
                 if Self.equalsLowercased(name, "host") { Self.first(&host, value) }
             case 9:
-                if Self.equalsLowercased(name, "x-payment") { if v1 == nil { v1 = value } else { duplicated = true } }
-                else if Self.equalsLowercased(name, "x-real-ip") { Self.first(&realIP, value) }
+                if Self.equalsLowercased(name, "x-payment") {
+                    if v1 == nil { v1 = value } else { duplicated = true }
+                } else if Self.equalsLowercased(name, "x-real-ip") { Self.first(&realIP, value) }
             case 10:
                 if Self.equalsLowercased(name, "x-x402-via") { Self.first(&via, value) }
             case 12:
@@ -58,8 +59,9 @@ extension AuthorizeRequest {
             case 16:
                 if Self.equalsLowercased(name, "x-forwarded-host") { Self.first(&forwardedHost, value) }
             case 17:
-                if Self.equalsLowercased(name, "payment-signature") { if v2 == nil { v2 = value } else { duplicated = true } }
-                else if Self.equalsLowercased(name, "x-forwarded-proto") { Self.first(&forwardedProto, value) }
+                if Self.equalsLowercased(name, "payment-signature") {
+                    if v2 == nil { v2 = value } else { duplicated = true }
+                } else if Self.equalsLowercased(name, "x-forwarded-proto") { Self.first(&forwardedProto, value) }
                 else if Self.equalsLowercased(name, "x-original-method") { Self.first(&originalMethod, value) }
             default:
                 break

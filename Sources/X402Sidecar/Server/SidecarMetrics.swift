@@ -32,8 +32,8 @@ public final class SidecarMetrics: Sendable {
         for route in routes + ["-"] {
             var byOutcome: [Metrics.Counter] = []
             for outcome in Self.outcomes {
-                byOutcome.append(Metrics.Counter(label: "x402_decisions_total",
-                                                 dimensions: [("route", route), ("outcome", outcome)], factory: factory))
+                let labels = [("route", route), ("outcome", outcome)]
+                byOutcome.append(Metrics.Counter(label: "x402_decisions_total", dimensions: labels, factory: factory))
             }
             decisions[route] = byOutcome
         }
