@@ -14,10 +14,23 @@ keep-alive connection exactly as nginx's auth subrequest sends them, dumps (`cal
   paid     a fresh valid payment per request: verified, reserved, queued
 
 The figure includes everything the process does per request (NIO's HTTP parsing, the decision,
-the answer). Compare two builds with --sidecar; `--top K` prints the K costliest functions.
+the answer). Compare two builds with --sidecar; `--top K` prints the K costliest functions
+(self cost, demangled by `swift demangle`).
+
+Two things keep Debian's valgrind (3.19) from running a Swift 6 binary as built, so the sidecar
+runs as it is but through these:
+- it cannot read the DWARF 5 debug information swiftc writes ("unhandled dwarf2 abbrev form",
+  then it gives up): the sidecar is run from a copy without debug sections (`objcopy
+  --strip-debug`; the symbol table stays, so functions keep their names);
+- it crashes (an internal SIGSEGV) when libdispatch drains the main queue on a worker thread after
+  `dispatch_main()` parks the main thread, which is what an `async` main does at its first
+  suspension: a preloaded `dispatch_main` (DISPATCH_MAIN_SHIM) drains the main queue on the main
+  thread instead, as Foundation's run loop does. Only start-up code runs on the main queue; the
+  event loops and the decision path are NIO's threads and are unchanged.
 """
 import argparse
 import glob
+import hashlib
 import json
 import os
 import re
@@ -63,6 +76,97 @@ HEAD = ("GET /authorize HTTP/1.1\r\nHost: bench.local\r\nX-X402-Route: bench\r\n
         "X-Forwarded-Host: bench.local\r\nX-Real-IP: 127.0.0.1\r\nX-Request-ID: 0123456789abcdef\r\n")
 
 
+DISPATCH_MAIN_SHIM = r"""
+#include <poll.h>
+#include <stdint.h>
+#include <unistd.h>
+extern void *_dispatch_get_main_queue_handle_4CF(void);
+extern void _dispatch_main_queue_callback_4CF(void *);
+/* The main queue drained on the main thread (see callgrind.py's docstring). */
+void dispatch_main(void) {
+    int fd = (int)(intptr_t)_dispatch_get_main_queue_handle_4CF();
+    for (;;) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, -1) > 0) {
+            uint64_t value;
+            (void)read(fd, &value, sizeof value);
+        }
+        _dispatch_main_queue_callback_4CF(0);
+    }
+}
+"""
+SWIFT_LIBRARIES = "/opt/swift/usr/lib/swift/linux"
+
+
+def swift_library_dir():
+    """Where libdispatch.so is: next to the toolchain's `swift` (…/usr/bin → …/usr/lib/swift/linux)."""
+    swift = subprocess.run(["which", "swift"], capture_output=True, text=True).stdout.strip()
+    if swift:
+        candidate = os.path.join(os.path.dirname(os.path.realpath(swift)), "..", "lib", "swift", "linux")
+        if os.path.exists(os.path.join(candidate, "libdispatch.so")):
+            return os.path.abspath(candidate)
+    return SWIFT_LIBRARIES
+
+
+def prepared(sidecar, directory):
+    """The sidecar without debug sections, and the dispatch_main shim, built once per binary."""
+    os.makedirs(directory, exist_ok=True)
+    with open(sidecar, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()[:16]
+    stripped = os.path.join(directory, f"x402-sidecar-{digest}")
+    if not os.path.exists(stripped):
+        subprocess.run(["objcopy", "--strip-debug", sidecar, stripped + ".tmp"], check=True)
+        os.replace(stripped + ".tmp", stripped)
+    shim = os.path.join(directory, "dispatch_main_shim.so")
+    if not os.path.exists(shim):
+        source = os.path.join(directory, "dispatch_main_shim.c")
+        with open(source, "w") as f:
+            f.write(DISPATCH_MAIN_SHIM)
+        libraries = swift_library_dir()
+        subprocess.run(["cc", "-O2", "-shared", "-fPIC", source, "-o", shim, f"-L{libraries}", "-ldispatch",
+                        f"-Wl,-rpath,{libraries}"], check=True)
+    return stripped, shim
+
+
+def self_costs(dump):
+    """Instructions per function, its own code only, from a callgrind dump (`callgrind_annotate` of
+    valgrind 3.19 reports inclusive costs for these files whatever it is told)."""
+    names = {"fn": {}, "ob": {}}
+    costs = {}
+    function = object_file = None
+    after_call = False
+
+    def name(kind, value):
+        match = re.match(r"\((\d+)\)(?: (.*))?", value)
+        if not match:
+            return value
+        if match.group(2) is not None:
+            names[kind][match.group(1)] = match.group(2)
+        return names[kind].get(match.group(1), value)
+
+    with open(dump) as f:
+        for line in f:
+            line = line.rstrip("\n")
+            if line.startswith("fn="):
+                function, after_call = name("fn", line[3:]), False
+            elif line.startswith("ob="):
+                object_file = name("ob", line[3:])
+            elif line.startswith("cfn="):
+                name("fn", line[4:])
+            elif line.startswith("cob="):
+                name("ob", line[4:])
+            elif line.startswith("calls="):
+                after_call = True
+            elif line and (line[0].isdigit() or line[0] in "+-*"):
+                parts = line.split()
+                if after_call:
+                    after_call = False  # the callee's inclusive cost, not this function's own
+                elif function is not None and len(parts) > 1:
+                    key = (function, object_file or "?")
+                    costs[key] = costs.get(key, 0) + int(parts[1])
+    return costs
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -104,9 +208,11 @@ def measure(sidecar, kind, count, warmup, signed, top):
     with open(config, "w") as f:
         f.write(CONFIG.format(port=port, pay_to=PAY_TO, token=TOKEN, run=run))
     out = os.path.join(run, "callgrind.out")
+    binary, shim = prepared(sidecar, os.path.join(ROOT, ".run", "callgrind-bin"))
     process = subprocess.Popen(
-        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}.%p", "--dump-instr=no", sidecar, "serve",
-         "--config", config], stdout=subprocess.DEVNULL, stderr=open(os.path.join(run, "valgrind.log"), "w"))
+        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}.%p", "--dump-instr=no", binary, "serve",
+         "--config", config], stdout=subprocess.DEVNULL, stderr=open(os.path.join(run, "valgrind.log"), "w"),
+        env=dict(os.environ, LD_PRELOAD=shim))
     try:
         deadline = time.time() + 120
         while True:
@@ -123,12 +229,14 @@ def measure(sidecar, kind, count, warmup, signed, top):
             connection.ask(signed[0])  # used once
         for i in range(warmup):
             connection.ask(headers(i) if kind != "paid" else signed[1 + count + i])
-        subprocess.run(["callgrind_control", "-z", str(process.pid)], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(["callgrind_control", "-z", str(process.pid)], check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
         answers = {}
         for i in range(count):
             status = connection.ask(headers(i))
             answers[status] = answers.get(status, 0) + 1
-        subprocess.run(["callgrind_control", "-d", str(process.pid)], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(["callgrind_control", "-d", str(process.pid)], check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
     finally:
         process.terminate()
         process.wait(timeout=120)
@@ -143,9 +251,12 @@ def measure(sidecar, kind, count, warmup, signed, top):
     result = {"kind": kind, "requests": count, "instructions_per_request": round(total / count),
               "answers": answers, "expected_status": expected, "dump": dump}
     if top:
-        annotated = subprocess.run(["callgrind_annotate", "--inclusive=no", dump], capture_output=True, text=True).stdout
-        rows = [line for line in annotated.splitlines() if re.match(r"^\s*[\d,]+ \(", line)]
-        result["top"] = rows[:top]
+        rows = sorted(self_costs(dump).items(), key=lambda item: -item[1])[:top]
+        demangled = subprocess.run(["swift", "demangle", "--simplified"], input="\n".join(name for (name, _), _ in rows),
+                                   capture_output=True, text=True)
+        names = demangled.stdout.splitlines() if demangled.returncode == 0 else [name for (name, _), _ in rows]
+        result["top"] = [f"{cost / count:>9,.0f}/request {100 * cost / total:5.1f}%  {name}  [{os.path.basename(ob)}]"
+                         for ((_, ob), cost), name in zip(rows, names)]
     return result
 
 

@@ -48,4 +48,43 @@ import X402
         #expect(DecisionLog.outcome(of: .paymentRequired(challenge, failure: nil)) == "payment_required")
         #expect(DecisionLog.outcome(of: .unavailable(reason: "x", retryAfter: 1)) == "unavailable")
     }
+
+    /// `/metrics` counts each decision at `SidecarMetrics.outcomeIndex`: it must name the decision
+    /// log's word for every kind of decision.
+    @Test func metricsOutcomeIndexNamesTheDecisionLogsWord() throws {
+        let challenge = RouteRequirements(name: "w", description: "", mimeType: "", options: []).challenge(resourceURL: "", error: "")
+        let known = KnownNetwork.find("base-sepolia")!
+        let option = try PaymentOption(
+            network: known.network, token: known.usdc, payTo: "0x209693Bc6afc0C5328bA36FaF03C514EF312287C",
+            amount: "10000", maxTimeoutSeconds: 60)
+        let route = RouteRequirements(name: "weather", description: "Weather", mimeType: "application/json", options: [option])
+        let signer = PaymentSigner(privateKeyHex: "0x" + String(repeating: "11", count: 32))!
+        let header = signer.header(
+            paying: option, resource: ResourceInfo(url: "https://a/weather", description: "", mimeType: ""),
+            now: 1_767_225_600, nonce: Keccak256.hash(Array("metrics".utf8)))
+        let payment = try PaymentVerifier().verify(PresentedPayment(v2Header: header), route: route, now: 1_767_225_600).get()
+        let lease = LeaseClaims(
+            payer: payment.payer, host: "a", routes: ["weather"], jti: String(repeating: "a", count: 32), issuedAt: 1,
+            notBefore: 1, expiresAt: 2, leaseRoute: "pass", amount: "1", asset: "a", network: "n", paymentID: "p")
+        let decisions: [Decision] = [
+            .allow(Grant(payment: payment, paymentId: "pid")),
+            .paymentRequired(challenge, failure: nil),
+            .paymentRequired(challenge, failure: PaymentFailure(.validBefore, "late")),
+            .refused(status: 403, retryAfter: nil, reason: "x"),
+            .unavailable(reason: "x", retryAfter: 1),
+            .misconfigured(reason: "x"),
+            .rateLimited(RateLimitNotice(policy: "p", rule: RateRule(count: 1, periodMicros: 1_000_000, burst: 1),
+                                         retryAfterSeconds: 1, resetSeconds: 1)),
+            .free(remaining: 1),
+            .leased(LeaseGrant(claims: lease, slot: nil, requests: 0)),
+            .leaseRefused(LeaseFailure(.revoked, "x"), challenge: nil),
+            .leaseIssued(LeaseIssue(grant: Grant(payment: payment, paymentId: "pid"), claims: lease, token: "t")),
+            .signedIn(SignInGrant(payer: "0x", paymentId: "p", amount: "1", asset: "a", network: "n", expiresAt: 1)),
+            .signInRefused(reason: "siwx_not_paid", message: "x", challenge: challenge),
+        ]
+        for decision in decisions {
+            #expect(SidecarMetrics.outcomes[SidecarMetrics.outcomeIndex(decision)] == DecisionLog.outcome(of: decision))
+        }
+        #expect(Set(decisions.map(SidecarMetrics.outcomeIndex)).count == SidecarMetrics.outcomes.count)
+    }
 }

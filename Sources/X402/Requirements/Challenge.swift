@@ -18,18 +18,26 @@ extension RouteRequirements {
     public func challenge(resourceURL: String, error: String, extensions: [UInt8]? = nil) -> Challenge {
         let url = JSONWriter.quoted(resourceURL)
         let error = JSONWriter.quoted(error)
+        // Only the head of the v2 JSON is encoded per request: it is extended with the first k
+        // bytes of the tail to a multiple of three bytes, where base64 groups end, and the rest of
+        // the tail was encoded once for each k (`v2TailBase64`). The header is the same string.
         var v2: [UInt8] = []
-        v2.reserveCapacity(48 + url.count + error.count + template.v2Tail.count)
+        v2.reserveCapacity(50 + url.count + error.count)
         v2.append(contentsOf: #"{"x402Version":2,"error":"#.utf8)
         v2.append(contentsOf: error)
         v2.append(contentsOf: #","resource":{"url":"#.utf8)
         v2.append(contentsOf: url)
-        v2.append(contentsOf: template.v2Tail)
+        // With extensions (a per-request declaration) the whole v2 JSON is encoded.
+        var k = 0
         if let extensions {
+            v2.append(contentsOf: template.v2Tail)
             // The template ends with an empty `"extensions":{}` and the closing brace.
             v2.removeLast(2)
             v2.append(contentsOf: extensions)
             v2.append(contentsOf: "}}".utf8)
+        } else {
+            k = (3 - v2.count % 3) % 3
+            v2.append(contentsOf: template.v2Tail[..<k])
         }
 
         var v1: [UInt8] = []
@@ -44,7 +52,8 @@ extension RouteRequirements {
             v1.append(contentsOf: template.v1Tails[index])
         }
         v1.append(contentsOf: "]}".utf8)
-        return Challenge(paymentRequiredHeader: Base64.encode(v2), v1Body: String(decoding: v1, as: UTF8.self))
+        return Challenge(paymentRequiredHeader: Base64.encode(v2) + (extensions == nil ? template.v2TailBase64[k] : ""),
+                         v1Body: String(decoding: v1, as: UTF8.self))
     }
 
     /// The same challenge written field by field, with no template: the definition the template
@@ -89,6 +98,8 @@ extension RouteRequirements {
 struct ChallengeTemplate: Sendable, Equatable {
     /// `,"description":…,"mimeType":…},"accepts":[…],"extensions":{}}`
     var v2Tail: [UInt8]
+    /// `base64(v2Tail[k...])` for k = 0, 1, 2.
+    var v2TailBase64: [String]
     /// Per v1 requirement: up to `"resource":`, and from `,"description":` to its closing brace.
     var v1Heads: [[UInt8]]
     var v1Tails: [[UInt8]]
@@ -104,8 +115,10 @@ struct ChallengeTemplate: Sendable, Equatable {
         accepts.beginArray()
         for option in options { option.writeV2(&accepts) }
         accepts.endArray()
-        v2Tail = [UInt8(ascii: ",")] + resource.bytes.dropFirst() + Array(#","accepts":"#.utf8) + accepts.bytes
+        let tail = [UInt8(ascii: ",")] + resource.bytes.dropFirst() + Array(#","accepts":"#.utf8) + accepts.bytes
             + Array(#","extensions":{}}"#.utf8)
+        v2Tail = tail
+        v2TailBase64 = (0..<3).map { k in Base64.encode(tail[k...]) }
 
         v1Heads = []
         v1Tails = []

@@ -39,21 +39,21 @@ public struct PaymentVerifier: Sendable {
                        alreadyUsed: (NonceKey) -> Bool = { _ in false })
         -> Result<VerifiedPayment, PaymentFailure>
     {
-        if presented.duplicated || (presented.v2Header != nil && presented.v1Header != nil) {
-            return .failure(PaymentFailure(.invalidPayload, "exactly one payment header is allowed per request"))
-        }
-        let decoded: Result<PaymentPayload, PaymentFailure>
-        if let header = presented.v2Header {
-            decoded = PaymentPayload.decode(header: header, expectedVersion: 2)
-        } else if let header = presented.v1Header {
-            decoded = PaymentPayload.decode(header: header, expectedVersion: 1)
-        } else {
-            return .failure(PaymentFailure(.invalidPayload, "no payment header"))
-        }
-        switch decoded {
+        switch Self.decode(presented) {
         case .failure(let failure): return .failure(failure)
         case .success(let payload): return verify(payload, route: route, now: now, alreadyUsed: alreadyUsed)
         }
+    }
+
+    /// The first step of `verify`: the one payment header, decoded. A pure function of the
+    /// headers, so a caller may keep its answer for a header it sees again (a replay).
+    public static func decode(_ presented: PresentedPayment) -> Result<PaymentPayload, PaymentFailure> {
+        if presented.duplicated || (presented.v2Header != nil && presented.v1Header != nil) {
+            return .failure(PaymentFailure(.invalidPayload, "exactly one payment header is allowed per request"))
+        }
+        if let header = presented.v2Header { return PaymentPayload.decode(header: header, expectedVersion: 2) }
+        if let header = presented.v1Header { return PaymentPayload.decode(header: header, expectedVersion: 1) }
+        return .failure(PaymentFailure(.invalidPayload, "no payment header"))
     }
 
     public func verify(_ payload: PaymentPayload, route: RouteRequirements, now: Int64,

@@ -11,33 +11,39 @@ public enum Base64 {
     }()
 
     public static func encode(_ bytes: some Collection<UInt8>) -> String {
-        let input = Array(bytes)
-        var out = [UInt8]()
-        out.reserveCapacity((input.count + 2) / 3 * 4)
-        var index = 0
-        while index + 3 <= input.count {
-            let chunk = UInt32(input[index]) << 16 | UInt32(input[index + 1]) << 8 | UInt32(input[index + 2])
-            out.append(alphabet[Int(chunk >> 18 & 63)])
-            out.append(alphabet[Int(chunk >> 12 & 63)])
-            out.append(alphabet[Int(chunk >> 6 & 63)])
-            out.append(alphabet[Int(chunk & 63)])
-            index += 3
+        if let encoded = bytes.withContiguousStorageIfAvailable({ encode(buffer: $0) }) { return encoded }
+        return Array(bytes).withUnsafeBufferPointer { encode(buffer: $0) }
+    }
+
+    /// The encoding written straight into the string's storage (a challenge header is ~1 KB).
+    static func encode(buffer input: UnsafeBufferPointer<UInt8>) -> String {
+        let outputCount = (input.count + 2) / 3 * 4
+        if outputCount == 0 { return "" }
+        return alphabet.withUnsafeBufferPointer { table in
+            String(unsafeUninitializedCapacity: outputCount) { out in
+                var index = 0
+                var written = 0
+                while index + 3 <= input.count {
+                    let chunk = UInt32(input[index]) << 16 | UInt32(input[index + 1]) << 8 | UInt32(input[index + 2])
+                    out[written] = table[Int(chunk >> 18 & 63)]
+                    out[written + 1] = table[Int(chunk >> 12 & 63)]
+                    out[written + 2] = table[Int(chunk >> 6 & 63)]
+                    out[written + 3] = table[Int(chunk & 63)]
+                    index += 3
+                    written += 4
+                }
+                let remaining = input.count - index
+                if remaining > 0 {
+                    let second = remaining == 2 ? UInt32(input[index + 1]) << 8 : 0
+                    let chunk = UInt32(input[index]) << 16 | second
+                    out[written] = table[Int(chunk >> 18 & 63)]
+                    out[written + 1] = table[Int(chunk >> 12 & 63)]
+                    out[written + 2] = remaining == 2 ? table[Int(chunk >> 6 & 63)] : 0x3D
+                    out[written + 3] = 0x3D
+                }
+                return outputCount
+            }
         }
-        let remaining = input.count - index
-        if remaining == 1 {
-            let chunk = UInt32(input[index]) << 16
-            out.append(alphabet[Int(chunk >> 18 & 63)])
-            out.append(alphabet[Int(chunk >> 12 & 63)])
-            out.append(0x3D)
-            out.append(0x3D)
-        } else if remaining == 2 {
-            let chunk = UInt32(input[index]) << 16 | UInt32(input[index + 1]) << 8
-            out.append(alphabet[Int(chunk >> 18 & 63)])
-            out.append(alphabet[Int(chunk >> 12 & 63)])
-            out.append(alphabet[Int(chunk >> 6 & 63)])
-            out.append(0x3D)
-        }
-        return String(decoding: out, as: UTF8.self)
     }
 
     public static func encode(_ string: String) -> String { encode(Array(string.utf8)) }

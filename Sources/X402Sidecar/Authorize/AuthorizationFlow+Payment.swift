@@ -11,8 +11,14 @@ extension AuthorizationFlow {
         var verifier = policy.verifier
         let mode = policy.verifyMode(route.name)
         if mode == .facilitator { verifier.checksSignature = false }
-        switch verifier.verify(request.payment, route: route, now: policy.now(), alreadyUsed: policy.knownUsed) {
+        let payload: PaymentPayload
+        switch policy.replays.decode(request.payment) {
+        case .failure(let failure): return refuse(failure, route: route)
+        case .success(let decoded): payload = decoded
+        }
+        switch verifier.verify(payload, route: route, now: policy.now(), alreadyUsed: policy.knownUsed) {
         case .failure(let failure):
+            if failure.reason == .nonceAlreadyUsed { policy.replays.remember(request.payment, payload) }
             return refuse(failure, route: route)
         case .success(let payment):
             if let mismatch = extensionEchoMismatch(payment, route: route) {

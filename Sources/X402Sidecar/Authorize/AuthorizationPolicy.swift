@@ -28,6 +28,8 @@ public final class AuthorizationPolicy: Sendable {
     public let signIn: SignInSettings?
     /// An in-process peek at the nonce ledger (`NonceLedger.isKnownUsed`): it only ever refuses.
     let knownUsed: @Sendable (NonceKey) -> Bool
+    /// Decoded payloads of headers refused as already used (a replay flood decodes once).
+    let replays = ReplayedPayloads()
 
     public init(
         routes: [String: RouteRequirements], verifier: PaymentVerifier, limits: [String: RouteLimits] = [:],

@@ -40,7 +40,7 @@ final class AuthHandler: ChannelInboundHandler, RemovableChannelHandler {
             write(response, for: head, context: context)
             return
         }
-        let path = head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)[0]
+        let path = head.uri[..<(head.uri.firstIndex(of: "?") ?? head.uri.endIndex)]
         let core = self.core
         switch Endpoint.find(path, admin: admin) {
         case .authorize:
@@ -82,7 +82,7 @@ final class AuthHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// - Parameter leasePath: the path of a lease purchase (`/lease/NAME`): the client talks to us
     ///   through a plain `proxy_pass`, so it gets real statuses and the token in the body.
     private func authorize(_ head: HTTPRequestHead, context: ChannelHandlerContext, leasePath: Substring? = nil) {
-        var request = core.keyHeaderNames.isEmpty ? AuthorizeRequest(head) : AuthorizeRequest(head, keyHeaders: core.keyHeaderNames)
+        var request = AuthorizeRequest(head, keyHeaders: core.keyHeaderNames)
         if let leasePath {
             request.direct = true
             request.viaNginx = false
@@ -108,9 +108,12 @@ final class AuthHandler: ChannelInboundHandler, RemovableChannelHandler {
         write(request.direct ? response.direct() : response, for: head, context: context)
     }
 
-    private func write(_ response: DecisionResponse, for head: HTTPRequestHead, context: ChannelHandlerContext) {
+    private func write(_ response: consuming DecisionResponse, for head: HTTPRequestHead,
+                       context: ChannelHandlerContext) {
         let keepAlive = head.isKeepAlive
-        var headers = response.headers
+        // Taken out of the response, so adding to them does not copy the array.
+        var headers = HTTPHeaders()
+        swap(&headers, &response.headers)
         headers.add(name: "Content-Length", value: String(response.body.utf8.count))
         if !keepAlive { headers.add(name: "Connection", value: "close") }
         let responseHead = HTTPResponseHead(version: head.version, status: response.status, headers: headers)
@@ -119,9 +122,12 @@ final class AuthHandler: ChannelInboundHandler, RemovableChannelHandler {
             let buffer = context.channel.allocator.buffer(string: response.body)
             context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
         }
-        let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
-        core.inFlight.subtract(1, ordering: .relaxed)
-        if !keepAlive {
+        if keepAlive {
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            core.inFlight.subtract(1, ordering: .relaxed)
+        } else {
+            let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+            core.inFlight.subtract(1, ordering: .relaxed)
             done.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         }
     }
@@ -149,38 +155,6 @@ final class AuthHandler: ChannelInboundHandler, RemovableChannelHandler {
 }
 
 extension AuthorizeRequest {
-    /// Reads the auth subrequest's headers (see the table on `AuthorizeRequest`).
-    init(_ head: HTTPRequestHead) {
-        let headers = head.headers
-        let v2 = headers["PAYMENT-SIGNATURE"]
-        let v1 = headers["X-PAYMENT"]
-        let proto = headers.first(name: "X-Forwarded-Proto")?.lowercased()
-        let host = headers.first(name: "X-Forwarded-Host") ?? headers.first(name: "Host") ?? "localhost"
-        let uri = headers.first(name: "X-Original-URI") ?? head.uri
-        self.init(
-            route: headers.first(name: "X-X402-Route"),
-            method: headers.first(name: "X-Original-Method") ?? head.method.rawValue,
-            uri: uri.first == "/" ? uri : "/",
-            scheme: proto == "https" ? "https" : "http",
-            host: Self.isPlausibleHost(host) ? host : "localhost",
-            clientAddress: headers.first(name: "X-Real-IP"),
-            requestId: headers.first(name: "X-Request-ID"),
-            payment: PresentedPayment(
-                v2Header: v2.first, v1Header: v1.first, duplicated: v2.count > 1 || v1.count > 1))
-        forwardedFor = headers.first(name: "X-Forwarded-For")
-        viaNginx = headers.first(name: "X-X402-Via") == "nginx"
-        signInProof = headers.first(name: "SIGN-IN-WITH-X")
-        lease = PresentedLease.find(header: headers.first(name: "X-X402-Lease"),
-                                    authorization: headers.first(name: "Authorization"), uri: uri)
-    }
-
-    init(_ head: HTTPRequestHead, keyHeaders names: [String]) {
-        self.init(head)
-        for name in names {
-            if let value = head.headers.first(name: name) { keyHeaders[name] = value }
-        }
-    }
-
     /// Host names and `[v6]:port` only: the host ends up inside the challenge's resource URL.
     static func isPlausibleHost(_ host: String) -> Bool {
         guard !host.isEmpty, host.utf8.count <= 255 else { return false }

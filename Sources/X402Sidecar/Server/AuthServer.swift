@@ -95,7 +95,14 @@ public final class AuthServer: Service, Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
-                    try pipeline.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: true)
+                    // No outbound header validation: every response header is written by
+                    // `DecisionResponse` and the endpoint handlers from ASCII-only values (fixed
+                    // words, numbers, hex, base64, ASCII-escaped JSON, a host checked by
+                    // `isPlausibleHost`), so the per-byte scan of ~2 KB of headers per answer that
+                    // guards against response splitting has nothing to find.
+                    try pipeline.configureHTTPServerPipeline(
+                        withPipeliningAssistance: true, withErrorHandling: true, withOutboundHeaderValidation: false,
+                        withEncoderConfiguration: HTTPResponseEncoder.Configuration())
                     try pipeline.addHandler(AuthHandler(core: core, admin: admin))
                 }
             }

@@ -44,71 +44,74 @@ public struct DecisionResponse: Sendable, Equatable {
     ///   it from `X-X402-Challenge` and discards the subrequest's body; half the bytes per challenge).
     public init(_ decision: Decision, backendContext: BackendContextSigner? = nil, now: Int64 = UnixClock.seconds(),
                 challengeBody: Bool = true) {
-        var headers = HTTPHeaders()
+        // Built as an array and handed to `HTTPHeaders` at once (its `add` checks every name), with
+        // room for the Content-Length and Connection the handler adds.
+        var headers: [(String, String)] = []
+        headers.reserveCapacity(16)
         switch decision {
         case .allow(let grant):
             let payment = grant.payment
-            headers.add(name: Header.status, value: "200")
-            headers.add(name: Header.payer, value: payment.payer)
-            headers.add(name: Header.amount, value: payment.option.amount)
-            headers.add(name: Header.asset, value: payment.option.token.address)
-            headers.add(name: Header.network, value: payment.option.network.caip2)
-            headers.add(name: Header.paymentId, value: grant.paymentId)
-            headers.add(name: Header.version, value: String(payment.version))
+            headers.append((Header.status, "200"))
+            headers.append((Header.payer, payment.payer))
+            headers.append((Header.amount, payment.option.amount))
+            headers.append((Header.asset, payment.option.token.address))
+            headers.append((Header.network, payment.option.network.caip2))
+            headers.append((Header.paymentId, grant.paymentId))
+            headers.append((Header.version, String(payment.version)))
             if let transaction = grant.transaction, let settled = grant.settlementResponseHeader {
-                headers.add(name: Header.transaction, value: transaction)
-                headers.add(name: payment.version == 1 ? Header.paymentResponseV1 : Header.paymentResponse, value: settled)
+                headers.append((Header.transaction, transaction))
+                headers.append((payment.version == 1 ? Header.paymentResponseV1 : Header.paymentResponse, settled))
             }
             if let backendContext {
-                headers.add(name: Header.timestamp, value: String(now))
-                headers.add(name: Header.signature, value: backendContext.sign(grant, timestamp: now))
+                headers.append((Header.timestamp, String(now)))
+                headers.append((Header.signature, backendContext.sign(grant, timestamp: now)))
             }
-            self.init(status: .ok, headers: headers, body: "")
+            self.init(status: .ok, headers: HTTPHeaders(headers), body: "")
 
         case .paymentRequired(let challenge, let failure):
-            headers.add(name: Header.status, value: "402")
-            if let failure { headers.add(name: Header.reason, value: failure.reason.rawValue) }
-            headers.add(name: Header.paymentRequired, value: challenge.paymentRequiredHeader)
-            headers.add(name: Header.challenge, value: challenge.v1Body)
-            headers.add(name: "Cache-Control", value: "no-store")
-            headers.add(name: "Content-Type", value: "application/json")
-            self.init(status: .unauthorized, headers: headers, body: challengeBody ? challenge.v1Body : "")
+            headers.append((Header.status, "402"))
+            if let failure { headers.append((Header.reason, failure.reason.rawValue)) }
+            headers.append((Header.paymentRequired, challenge.paymentRequiredHeader))
+            headers.append((Header.challenge, challenge.v1Body))
+            headers.append(("Cache-Control", "no-store"))
+            headers.append(("Content-Type", "application/json"))
+            self.init(status: .unauthorized, headers: HTTPHeaders(headers), body: challengeBody ? challenge.v1Body : "")
 
         case .refused(let status, let retryAfter, let reason):
-            headers.add(name: Header.status, value: String(status))
-            headers.add(name: Header.reason, value: reason)
-            if let retryAfter { headers.add(name: "Retry-After", value: String(retryAfter)) }
-            self.init(status: .forbidden, headers: headers, body: "")
+            headers.append((Header.status, String(status)))
+            headers.append((Header.reason, reason))
+            if let retryAfter { headers.append(("Retry-After", String(retryAfter))) }
+            self.init(status: .forbidden, headers: HTTPHeaders(headers), body: "")
 
         case .unavailable(let reason, let retryAfter):
-            headers.add(name: Header.status, value: "503")
-            headers.add(name: Header.reason, value: reason)
-            headers.add(name: "Retry-After", value: String(retryAfter))
-            self.init(status: .forbidden, headers: headers, body: "")
+            headers.append((Header.status, "503"))
+            headers.append((Header.reason, reason))
+            headers.append(("Retry-After", String(retryAfter)))
+            self.init(status: .forbidden, headers: HTTPHeaders(headers), body: "")
 
         case .rateLimited(let notice):
             // IETF draft-ietf-httpapi-ratelimit-headers: the policy (quota q per window w seconds)
             // and the current state (r remaining, t seconds until it frees up).
             let rule = notice.rule
-            headers.add(name: Header.status, value: "429")
-            headers.add(name: Header.reason, value: "rate_limited")
-            headers.add(name: "Retry-After", value: String(notice.retryAfterSeconds))
-            headers.add(name: "RateLimit-Policy",
-                        value: "\"\(notice.policy)\";q=\(rule.burst);w=\(max(1, Int(rule.toleranceMicros / 1_000_000)))")
-            headers.add(name: "RateLimit", value: "\"\(notice.policy)\";r=0;t=\(notice.retryAfterSeconds)")
-            self.init(status: .forbidden, headers: headers, body: "")
+            headers.append((Header.status, "429"))
+            headers.append((Header.reason, "rate_limited"))
+            headers.append(("Retry-After", String(notice.retryAfterSeconds)))
+            headers.append(("RateLimit-Policy",
+                            "\"\(notice.policy)\";q=\(rule.burst);w=\(max(1, Int(rule.toleranceMicros / 1_000_000)))"))
+            headers.append(("RateLimit", "\"\(notice.policy)\";r=0;t=\(notice.retryAfterSeconds)"))
+            self.init(status: .forbidden, headers: HTTPHeaders(headers), body: "")
 
         case .free(let remaining):
-            headers.add(name: Header.status, value: "200")
-            headers.add(name: Header.free, value: "1")
-            headers.add(name: Header.freeRemaining, value: String(remaining))
-            self.init(status: .ok, headers: headers, body: "")
+            headers.append((Header.status, "200"))
+            headers.append((Header.free, "1"))
+            headers.append((Header.freeRemaining, String(remaining)))
+            self.init(status: .ok, headers: HTTPHeaders(headers), body: "")
 
         case .leased(let grant):
-            self = Self.leased(grant, headers: headers, backendContext: backendContext, now: now)
+            self = Self.leased(grant, headers: HTTPHeaders(), backendContext: backendContext, now: now)
 
         case .leaseRefused(let failure, let challenge):
-            self = Self.leaseRefused(failure, challenge: challenge, headers: headers, challengeBody: challengeBody)
+            self = Self.leaseRefused(failure, challenge: challenge, headers: HTTPHeaders(), challengeBody: challengeBody)
 
         case .leaseIssued(let issue):
             var response = DecisionResponse(.allow(issue.grant), backendContext: backendContext, now: now)
@@ -121,29 +124,29 @@ public struct DecisionResponse: Sendable, Equatable {
             self = response
 
         case .signedIn(let grant):
-            headers.add(name: Header.status, value: "200")
-            headers.add(name: Header.payer, value: grant.payer)
-            headers.add(name: Header.amount, value: grant.amount)
-            headers.add(name: Header.asset, value: grant.asset)
-            headers.add(name: Header.network, value: grant.network)
-            headers.add(name: Header.paymentId, value: grant.paymentId)
-            headers.add(name: Header.signedIn, value: "1")
+            headers.append((Header.status, "200"))
+            headers.append((Header.payer, grant.payer))
+            headers.append((Header.amount, grant.amount))
+            headers.append((Header.asset, grant.asset))
+            headers.append((Header.network, grant.network))
+            headers.append((Header.paymentId, grant.paymentId))
+            headers.append((Header.signedIn, "1"))
             if let backendContext {
-                headers.add(name: Header.timestamp, value: String(now))
-                headers.add(name: Header.signature, value: backendContext.sign(BackendContextSigner.message(
+                headers.append((Header.timestamp, String(now)))
+                headers.append((Header.signature, backendContext.sign(BackendContextSigner.message(
                     payer: grant.payer, amount: grant.amount, network: grant.network, paymentId: grant.paymentId,
-                    transaction: "", timestamp: now)))
+                    transaction: "", timestamp: now))))
             }
-            self.init(status: .ok, headers: headers, body: "")
+            self.init(status: .ok, headers: HTTPHeaders(headers), body: "")
 
         case .signInRefused(let reason, _, let challenge):
             self.init(.paymentRequired(challenge, failure: nil), challengeBody: challengeBody)
             self.headers.add(name: Header.reason, value: reason)
 
         case .misconfigured(let reason):
-            headers.add(name: Header.status, value: "500")
-            headers.add(name: Header.reason, value: reason)
-            self.init(status: .forbidden, headers: headers, body: "")
+            headers.append((Header.status, "500"))
+            headers.append((Header.reason, reason))
+            self.init(status: .forbidden, headers: HTTPHeaders(headers), body: "")
         }
     }
 

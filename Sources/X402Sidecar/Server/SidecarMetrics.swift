@@ -10,8 +10,10 @@ import X402
 public final class SidecarMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
     let factory: PrometheusMetricsFactory
-    /// Decisions by route and outcome; decisions for unknown routes count under route "-".
-    private let decisions: [String: [String: Metrics.Counter]]
+    /// Decisions by route, then by outcome in the order of `outcomes`; decisions for unknown routes
+    /// count under route "-". One dictionary lookup per decision, by route only.
+    private let decisions: [String: [Metrics.Counter]]
+    private let unknownRoute: [Metrics.Counter]
     private let settlementOutcomes: [SettlementTransition.Outcome: Metrics.Counter]
     let settlementStoreFailures: Metrics.Counter
     let limiterFailures: Metrics.Counter
@@ -29,16 +31,17 @@ public final class SidecarMetrics: Sendable {
     public init(routes: [String] = []) {
         registry = PrometheusCollectorRegistry()
         factory = PrometheusMetricsFactory(registry: registry)
-        var decisions: [String: [String: Metrics.Counter]] = [:]
+        var decisions: [String: [Metrics.Counter]] = [:]
         for route in routes + ["-"] {
-            var byOutcome: [String: Metrics.Counter] = [:]
+            var byOutcome: [Metrics.Counter] = []
             for outcome in Self.outcomes {
-                byOutcome[outcome] = Metrics.Counter(label: "x402_decisions_total",
-                                             dimensions: [("route", route), ("outcome", outcome)], factory: factory)
+                let labels = [("route", route), ("outcome", outcome)]
+                byOutcome.append(Metrics.Counter(label: "x402_decisions_total", dimensions: labels, factory: factory))
             }
             decisions[route] = byOutcome
         }
         self.decisions = decisions
+        unknownRoute = decisions["-"]!
         var settlementOutcomes: [SettlementTransition.Outcome: Metrics.Counter] = [:]
         for outcome in SettlementTransition.Outcome.allCases {
             settlementOutcomes[outcome] = Metrics.Counter(label: "x402_settlements_total",
@@ -58,8 +61,26 @@ public final class SidecarMetrics: Sendable {
     }
 
     func count(_ decision: Decision, route: String?) {
-        let byOutcome = route.flatMap { decisions[$0] } ?? decisions["-"]
-        byOutcome?[DecisionLog.outcome(of: decision)]?.increment()
+        let byOutcome = route.flatMap { decisions[$0] } ?? unknownRoute
+        byOutcome[Self.outcomeIndex(decision)].increment()
+    }
+
+    /// The index in `outcomes` of `DecisionLog.outcome(of:)` (a test checks the two agree).
+    static func outcomeIndex(_ decision: Decision) -> Int {
+        switch decision {
+        case .allow: return 0
+        case .paymentRequired(_, let failure): return failure == nil ? 1 : 2
+        case .refused: return 3
+        case .unavailable: return 4
+        case .misconfigured: return 5
+        case .rateLimited: return 6
+        case .free: return 7
+        case .leased: return 8
+        case .leaseRefused: return 9
+        case .leaseIssued: return 10
+        case .signedIn: return 11
+        case .signInRefused: return 12
+        }
     }
 
     func count(_ outcome: SettlementTransition.Outcome) {
