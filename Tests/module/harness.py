@@ -358,3 +358,43 @@ class FakeSidecar:
 
     def stop(self):
         self.listener.close()
+
+
+class Authorizer:
+    """A stand-in sidecar /authorize for lease rechecks: `allow` answers 200 (X-X402-Status: 200),
+    else 403 lease_revoked; records the headers of every request it gets."""
+
+    def __init__(self):
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        self.allow = True
+        self.seen = []
+        authorizer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.0"
+
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                authorizer.seen.append({k.lower(): v for k, v in self.headers.items()})
+                if authorizer.allow:
+                    self.send_response(200)
+                    self.send_header("X-X402-Status", "200")
+                else:
+                    self.send_response(403)
+                    self.send_header("X-X402-Status", "403")
+                    self.send_header("X-X402-Reason", "lease_revoked")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def rechecks(self, jti):
+        return [h for h in self.seen if h.get("x-x402-recheck") == "stream" and h.get("x-x402-lease-id") == jti]
+
+    def stop(self):
+        self.server.shutdown()
