@@ -14,10 +14,7 @@ import time
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from stack import NGINX_BIN, ROOT, free_port, wait_for
-
-MODULE_DIR = os.path.join(ROOT, "nginx", "module")
-MODULE_SO = os.environ.get("X402_MODULE_SO", os.path.join(MODULE_DIR, "build", "ngx_http_x402_module.so"))
+from stack import MODULE_DIR, MODULE_SO, NGINX_BIN, free_port, render_module_includes, wait_for  # noqa: F401
 # X402_MODULE_VALGRIND=DIR runs nginx as one process under memcheck, logs in DIR.
 VALGRIND = os.environ.get("X402_MODULE_VALGRIND")
 
@@ -47,17 +44,6 @@ http {{
     }}
 }}
 """
-
-
-def render_module_includes(run_dir, sidecar_dir):
-    """nginx/module/{http,server}.conf with /run/x402/ pointed at the sidecar's run directory."""
-    target = os.path.join(run_dir, "x402-module")
-    os.makedirs(target, exist_ok=True)
-    for name in ("http.conf", "server.conf"):
-        with open(os.path.join(MODULE_DIR, name)) as f:
-            text = f.read().replace("/run/x402/", sidecar_dir.rstrip("/") + "/")
-        with open(os.path.join(target, name), "w") as f:
-            f.write(text)
 
 
 class ModuleNginx:
