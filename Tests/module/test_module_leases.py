@@ -266,3 +266,24 @@ def test_the_real_sidecar_refusing_a_recheck_cuts_the_stream(stack):
     assert 0.8 <= seconds <= 2.5, seconds
     assert "lease %s refused by the sidecar on a stream recheck" % document["jti"] in stack.nginx.error_log()
     assert any("recheck-real-sse?real" in line for line in stack.sidecar.log_lines())
+
+
+def test_a_token_authenticated_before_is_still_checked_against_each_request(stack):
+    """The worker caches the claims of tokens it has authenticated (no base64, JSON or signature
+    again); host, route and time are checked on every request, and only the exact token hits."""
+    document = claims(ttl=2)
+    token = mint(document)
+    assert raw_get(stack.nginx, "/leased?cache=1", [("X-X402-Lease", token)]).status == 200
+    assert raw_get(stack.nginx, "/leased?cache=2", [("X-X402-Lease", token)]).status == 200
+    other_host = raw_get(stack.nginx, "/leased?cache=host", [("X-X402-Lease", token), ("Host", "evil.example")])
+    assert other_host.status == 401 and other_host.header("X-X402-Reason") == "lease_wrong_host"
+    other_route = raw_get(stack.nginx, "/rechecked?cache=route", [("X-X402-Lease", token)])
+    assert other_route.status == 401 and other_route.header("X-X402-Reason") == "lease_wrong_route"
+    head, _, signature = token.rpartition(".")
+    flipped = head + "." + ("B" if signature[0] != "B" else "C") + signature[1:]
+    forged = raw_get(stack.nginx, "/leased?cache=forged", [("X-X402-Lease", flipped)])
+    assert forged.status == 401 and forged.header("X-X402-Reason") == "lease_bad_signature"
+    time.sleep(max(0, document["exp"] - time.time()) + 0.2)
+    expired = raw_get(stack.nginx, "/leased?cache=expired", [("X-X402-Lease", token)])
+    assert expired.status == 401 and expired.header("X-X402-Reason") == "lease_expired"
+    assert calls(stack, "cache=") == 2

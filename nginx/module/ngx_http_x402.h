@@ -8,6 +8,7 @@
  * ngx_http_x402_answer.c: the 402/429/403/503/500 the module sends itself;
  * ngx_http_x402_lease.c: lease keys and in-process JWT checks;
  * ngx_http_x402_json.c: the strict JSON scanner the lease checks use;
+ * ngx_http_x402_cache.c: the tokens this worker has authenticated;
  * ngx_http_x402_recheck.c: when to ask the sidecar about a lease, and the
  *     stream recheck exchange while a leased response is open;
  * ngx_http_x402_report.c: the log-phase report datagram.
@@ -73,6 +74,7 @@ typedef struct {
 /* the claims of a verified lease token; absent integers are -1 */
 typedef struct {
     ngx_str_t                  sub;
+    ngx_str_t                  aud;
     ngx_str_t                  jti;
     ngx_str_t                  lease;
     ngx_str_t                  amount;
@@ -85,6 +87,8 @@ typedef struct {
     time_t                     exp;
     ngx_int_t                  max_requests;
     ngx_int_t                  max_concurrent;
+    ngx_str_t                 *routes;       /* x402_routes */
+    ngx_uint_t                 nroutes;
 } ngx_http_x402_lease_t;
 
 
@@ -185,7 +189,11 @@ ngx_int_t ngx_http_x402_lease_token(ngx_http_request_t *r,
     ngx_http_x402_keys_t *keys, ngx_str_t *token, ngx_table_elt_t **header);
 ngx_int_t ngx_http_x402_lease_verify(ngx_http_request_t *r,
     ngx_http_x402_keys_t *keys, ngx_str_t *token, ngx_str_t *route,
-    ngx_http_x402_lease_t *lease, ngx_str_t *reason);
+    ngx_http_x402_lease_t **leasep, ngx_str_t *reason);
+ngx_int_t ngx_http_x402_cache_get(ngx_pool_t *pool, ngx_str_t *token,
+    ngx_http_x402_lease_t **leasep);
+void ngx_http_x402_cache_put(ngx_str_t *token, ngx_http_x402_lease_t *lease,
+    ngx_log_t *log);
 ngx_uint_t ngx_http_x402_lease_recheck_due(ngx_http_x402_lease_t *lease,
     time_t recheck);
 void ngx_http_x402_lease_rechecked(ngx_http_x402_lease_t *lease);

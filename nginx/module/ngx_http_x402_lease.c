@@ -32,9 +32,13 @@ static ngx_int_t ngx_http_x402_jose_header(ngx_pool_t *pool,
     ngx_str_t *token, ngx_str_t *alg, ngx_str_t *kid);
 static ngx_int_t ngx_http_x402_signature_ok(ngx_http_x402_key_t *key,
     u_char *input, size_t len, ngx_str_t *sig);
-static ngx_int_t ngx_http_x402_claims(ngx_http_request_t *r,
-    ngx_array_t *fields, ngx_str_t *route, ngx_http_x402_lease_t *lease,
-    ngx_str_t *reason);
+static ngx_int_t ngx_http_x402_authenticate(ngx_http_request_t *r,
+    ngx_http_x402_keys_t *keys, ngx_str_t *token,
+    ngx_http_x402_lease_t **leasep, ngx_str_t *reason);
+static ngx_int_t ngx_http_x402_claims(ngx_array_t *fields,
+    ngx_http_x402_lease_t *lease, ngx_str_t *reason);
+static ngx_int_t ngx_http_x402_lease_check(ngx_http_request_t *r,
+    ngx_http_x402_lease_t *lease, ngx_str_t *route, ngx_str_t *reason);
 
 static ngx_uint_t ngx_http_x402_is_kid(ngx_str_t *s);
 static ngx_uint_t ngx_http_x402_is_hex(ngx_str_t *s, size_t prefix,
@@ -411,25 +415,60 @@ ngx_http_x402_lease_token(ngx_http_request_t *r, ngx_http_x402_keys_t *keys,
 
 /*
  * NGX_OK: the lease is valid for this request and its claims are in
- * "lease"; NGX_DECLINED: it is not, "reason" says why; NGX_ERROR: no memory.
+ * "*leasep" (in the request's pool); NGX_DECLINED: it is not, "reason"
+ * says why; NGX_ERROR: no memory.  A token this worker has authenticated
+ * before is found in the cache (ngx_http_x402_cache.c): no base64, JSON
+ * or signature again, only the checks that depend on the request.
  */
 
 ngx_int_t
 ngx_http_x402_lease_verify(ngx_http_request_t *r, ngx_http_x402_keys_t *keys,
-    ngx_str_t *token, ngx_str_t *route, ngx_http_x402_lease_t *lease,
+    ngx_str_t *token, ngx_str_t *route, ngx_http_x402_lease_t **leasep,
     ngx_str_t *reason)
 {
-    u_char               *dot1, *dot2, *last;
-    ngx_int_t             rc;
-    ngx_str_t             alg, kid, sig, claims;
-    ngx_uint_t            want;
-    ngx_array_t           fields;
-    ngx_http_x402_key_t  *key;
+    ngx_int_t               rc;
+    ngx_http_x402_lease_t  *lease;
 
     if (token->len > NGX_HTTP_X402_LEASE_MAX) {
         ngx_str_set(reason, "lease_malformed");
         return NGX_DECLINED;
     }
+
+    rc = ngx_http_x402_cache_get(r->pool, token, &lease);
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        rc = ngx_http_x402_authenticate(r, keys, token, &lease, reason);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        if (lease->exp > ngx_time()) {
+            ngx_http_x402_cache_put(token, lease, r->connection->log);
+        }
+    }
+
+    *leasep = lease;
+
+    return ngx_http_x402_lease_check(r, lease, route, reason);
+}
+
+
+/* shape, header, key, signature, then the claims: as the sidecar */
+
+static ngx_int_t
+ngx_http_x402_authenticate(ngx_http_request_t *r, ngx_http_x402_keys_t *keys,
+    ngx_str_t *token, ngx_http_x402_lease_t **leasep, ngx_str_t *reason)
+{
+    u_char                 *dot1, *dot2, *last;
+    ngx_int_t               rc;
+    ngx_str_t               alg, kid, sig, claims;
+    ngx_uint_t              want;
+    ngx_array_t             fields;
+    ngx_http_x402_key_t    *key;
+    ngx_http_x402_lease_t  *lease;
 
     last = token->data + token->len;
 
@@ -516,20 +555,24 @@ ngx_http_x402_lease_verify(ngx_http_request_t *r, ngx_http_x402_keys_t *keys,
         return NGX_DECLINED;
     }
 
-    return ngx_http_x402_claims(r, &fields, route, lease, reason);
+    lease = ngx_pcalloc(r->pool, sizeof(ngx_http_x402_lease_t));
+    if (lease == NULL) {
+        return NGX_ERROR;
+    }
+
+    *leasep = lease;
+
+    return ngx_http_x402_claims(&fields, lease, reason);
 }
 
 
-static ngx_int_t
-ngx_http_x402_claims(ngx_http_request_t *r, ngx_array_t *fields,
-    ngx_str_t *route, ngx_http_x402_lease_t *lease, ngx_str_t *reason)
-{
-    time_t                 now;
-    ngx_str_t             *item;
-    ngx_uint_t             i;
-    ngx_http_x402_json_t  *f, *aud, *routes;
+/* the claims of an authentic token, whatever the request */
 
-    ngx_memzero(lease, sizeof(ngx_http_x402_lease_t));
+static ngx_int_t
+ngx_http_x402_claims(ngx_array_t *fields, ngx_http_x402_lease_t *lease,
+    ngx_str_t *reason)
+{
+    ngx_http_x402_json_t  *f;
 
     /* claims of the wrong type or shape are "lease_malformed" */
 
@@ -555,6 +598,7 @@ ngx_http_x402_claims(ngx_http_request_t *r, ngx_array_t *fields,
     lease->field = f->value
 
     ngx_http_x402_claim("sub", sub);
+    ngx_http_x402_claim("aud", aud);
     ngx_http_x402_claim("jti", jti);
     ngx_http_x402_claim("x402_lease", lease);
     ngx_http_x402_claim("x402_amount", amount);
@@ -604,6 +648,28 @@ ngx_http_x402_claims(ngx_http_request_t *r, ngx_array_t *fields,
         return NGX_DECLINED;
     }
 
+    f = ngx_http_x402_json_get(fields, "x402_routes",
+                               NGX_HTTP_X402_JSON_ARRAY);
+    if (f == NULL || f->items->nelts == 0) {
+        return NGX_DECLINED;
+    }
+
+    lease->routes = f->items->elts;
+    lease->nroutes = f->items->nelts;
+
+    return NGX_OK;
+}
+
+
+/* the checks that depend on the request and the time */
+
+static ngx_int_t
+ngx_http_x402_lease_check(ngx_http_request_t *r, ngx_http_x402_lease_t *lease,
+    ngx_str_t *route, ngx_str_t *reason)
+{
+    time_t      now;
+    ngx_uint_t  i;
+
     now = ngx_time();
 
     if (now >= lease->exp) {
@@ -618,28 +684,19 @@ ngx_http_x402_claims(ngx_http_request_t *r, ngx_array_t *fields,
         return NGX_DECLINED;
     }
 
-    aud = ngx_http_x402_json_get(fields, "aud", NGX_HTTP_X402_JSON_STRING);
-
-    if (aud == NULL || r->headers_in.server.len == 0
-        || aud->value.len != r->headers_in.server.len
-        || ngx_strncmp(aud->value.data, r->headers_in.server.data,
-                       aud->value.len) != 0)
+    if (r->headers_in.server.len == 0
+        || lease->aud.len != r->headers_in.server.len
+        || ngx_strncmp(lease->aud.data, r->headers_in.server.data,
+                       lease->aud.len) != 0)
     {
         ngx_str_set(reason, "lease_wrong_host");
         return NGX_DECLINED;
     }
 
-    routes = ngx_http_x402_json_get(fields, "x402_routes",
-                                    NGX_HTTP_X402_JSON_ARRAY);
-    if (routes == NULL) {
-        return NGX_DECLINED;
-    }
-
-    item = routes->items->elts;
-
-    for (i = 0; i < routes->items->nelts; i++) {
-        if (item[i].len == route->len
-            && ngx_strncmp(item[i].data, route->data, route->len) == 0)
+    for (i = 0; i < lease->nroutes; i++) {
+        if (lease->routes[i].len == route->len
+            && ngx_strncmp(lease->routes[i].data, route->data, route->len)
+               == 0)
         {
             return NGX_OK;
         }

@@ -271,12 +271,7 @@ ngx_http_x402_handler(ngx_http_request_t *r)
         return ngx_http_x402_bad_lease(r, ctx, &reason);
     }
 
-    lease = ngx_palloc(r->pool, sizeof(ngx_http_x402_lease_t));
-    if (lease == NULL) {
-        return NGX_ERROR;
-    }
-
-    rc = ngx_http_x402_lease_verify(r, xlcf->keys, &token, &route, lease,
+    rc = ngx_http_x402_lease_verify(r, xlcf->keys, &token, &route, &lease,
                                     &reason);
     if (rc == NGX_ERROR) {
         return NGX_ERROR;
