@@ -238,3 +238,26 @@ def test_debian_modules_available_layout(tmp_path):
     result = subprocess.run([NGINX_BIN, "-t", "-c", str(prefix / "nginx.conf"), "-p", str(prefix) + "/"],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_stream_recheck_needs_a_sidecar_address(tmp_path):
+    """x402_lease_recheck rechecks open streams with upstream x402_sidecar's first server, or
+    x402_recheck_sidecar: without either, nginx -t fails instead of silently not rechecking."""
+    from harness import MODULE_SO, write_key_file
+    keys = write_key_file(str(tmp_path / "lease.keys"))
+
+    def check(extra):
+        conf = tmp_path / "nginx.conf"
+        conf.write_text(
+            "load_module %s;\npid %s/nginx.pid;\nerror_log %s/error.log;\nevents {}\nhttp { access_log off;\n%s"
+            "server { listen 127.0.0.1:9; location / { x402 a; x402_lease_keys %s; x402_lease_recheck 10s; } } }\n"
+            % (MODULE_SO, tmp_path, tmp_path, extra, keys))
+        return subprocess.run([NGINX_BIN, "-t", "-c", str(conf), "-p", str(tmp_path) + "/"], capture_output=True,
+                              text=True)
+
+    missing = check("")
+    assert missing.returncode != 0 and 'first server of "upstream x402_sidecar"' in missing.stderr
+    assert check("upstream x402_sidecar { server unix:/run/x402/x402.sock; }\n").returncode == 0
+    assert check("x402_recheck_sidecar unix:/run/x402/x402.sock;\n").returncode == 0
+    bad = check("x402_recheck_sidecar unix:;\n")
+    assert bad.returncode != 0 and "x402_recheck_sidecar" in bad.stderr
