@@ -106,6 +106,7 @@ ngx_http_x402_recheck_slot(ngx_str_t *jti)
 #define NGX_HTTP_X402_PROBE_TIMEOUT  5000
 
 
+static ngx_int_t ngx_http_x402_probe_build(ngx_http_x402_probe_t *probe);
 static void ngx_http_x402_probe_start(ngx_event_t *ev);
 static void ngx_http_x402_probe_write(ngx_event_t *wev);
 static void ngx_http_x402_probe_read(ngx_event_t *rev);
@@ -118,22 +119,52 @@ static void ngx_http_x402_probe_header(u_char *p, u_char *eol, char *name,
     ngx_str_t *value);
 
 
+/* every leased request gets the timer; the buffers only when it fires */
+
 ngx_int_t
 ngx_http_x402_probe_arm(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
     ngx_addr_t *addr, time_t interval)
 {
-    u_char                 *p;
-    size_t                  len;
-    ngx_str_t               scheme, host;
-    ngx_http_request_t     *mr;
     ngx_http_x402_probe_t  *probe;
-
-    mr = r->main;
 
     probe = ngx_pcalloc(r->pool, sizeof(ngx_http_x402_probe_t));
     if (probe == NULL) {
         return NGX_ERROR;
     }
+
+    probe->request = r;
+    probe->ctx = ctx;
+    probe->addr = addr;
+    probe->interval = (ngx_msec_t) interval * 1000;
+    probe->timeout = ngx_min(probe->interval, NGX_HTTP_X402_PROBE_TIMEOUT);
+
+    probe->timer.handler = ngx_http_x402_probe_start;
+    probe->timer.data = probe;
+    probe->timer.log = r->connection->log;
+    probe->timer.cancelable = 1;
+
+    ngx_add_timer(&probe->timer, probe->interval);
+
+    ctx->probe = probe;
+
+    return NGX_OK;
+}
+
+
+/* the recheck request, the same every time, and the answer's buffer */
+
+static ngx_int_t
+ngx_http_x402_probe_build(ngx_http_x402_probe_t *probe)
+{
+    u_char               *p;
+    size_t                len;
+    ngx_str_t             scheme, host;
+    ngx_http_request_t   *r, *mr;
+    ngx_http_x402_ctx_t  *ctx;
+
+    r = probe->request;
+    mr = r->main;
+    ctx = probe->ctx;
 
     ngx_str_set(&scheme, "http");
 
@@ -194,21 +225,6 @@ ngx_http_x402_probe_arm(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
         return NGX_ERROR;
     }
 
-    probe->request = r;
-    probe->ctx = ctx;
-    probe->addr = addr;
-    probe->interval = (ngx_msec_t) interval * 1000;
-    probe->timeout = ngx_min(probe->interval, NGX_HTTP_X402_PROBE_TIMEOUT);
-
-    probe->timer.handler = ngx_http_x402_probe_start;
-    probe->timer.data = probe;
-    probe->timer.log = r->connection->log;
-    probe->timer.cancelable = 1;
-
-    ngx_add_timer(&probe->timer, probe->interval);
-
-    ctx->probe = probe;
-
     return NGX_OK;
 }
 
@@ -236,6 +252,11 @@ ngx_http_x402_probe_start(ngx_event_t *ev)
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ev->log, 0,
                    "x402 stream recheck of lease %V", &probe->ctx->lease_id);
+
+    if (probe->out == NULL && ngx_http_x402_probe_build(probe) != NGX_OK) {
+        ngx_http_x402_probe_done(probe, 1);
+        return;
+    }
 
     ngx_memzero(&probe->peer, sizeof(ngx_peer_connection_t));
 
