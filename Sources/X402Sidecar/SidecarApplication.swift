@@ -119,10 +119,18 @@ public enum SidecarApplication {
         if settlements == nil {
             logger.warning("no settlement section: payments are verified and reserved but never settled on chain")
         }
+        var leaseStore: (any LeaseStore)?
+        if configuration.leases != nil || configuration.signIn != nil {
+            switch configuration.ledger {
+            case .redis(_, let prefix): leaseStore = RedisLeaseStore(client: try redis.get(), keyPrefix: prefix)
+            case .embedded, .memory: leaseStore = EmbeddedLeaseStore()
+            }
+        }
         let authorizer = Authorizer(
             routes: configuration.routes, verifier: configuration.verifier, ledger: ledger, settlements: settlements,
             limits: configuration.routeLimits, limiter: limiter, trustedProxies: configuration.trustedProxies,
-            limitKeyPrefix: limitPrefix, logger: logger)
+            limitKeyPrefix: limitPrefix, leases: configuration.leases, signIn: configuration.signIn,
+            leaseStore: leaseStore, logger: logger)
         let core = SidecarCore(
             authorizer: authorizer, decisionLog: decisionLog ?? DecisionLog(enabled: configuration.log.decisions),
             maxHeaderBytes: configuration.server.maxHeaderBytes,
@@ -136,12 +144,12 @@ public enum SidecarApplication {
             services.append(AuthServer(core: core, addresses: [admin.listen], group: group, logger: logger,
                                        graceSeconds: 1, admin: true))
         }
-        if let settlements {
-            if settlements.settings.runsWorker { services.append(SettlementWorker(settlements: settlements)) }
-            if let path = configuration.server.reportSocket {
-                services.append(ReportListener(path: path, mode: configuration.server.unixSocketMode, settlements: settlements,
-                                               logger: logger))
-            }
+        if let settlements, settlements.settings.runsWorker {
+            services.append(SettlementWorker(settlements: settlements))
+        }
+        if let path = configuration.server.reportSocket, settlements != nil || leaseStore != nil {
+            services.append(ReportListener(path: path, mode: configuration.server.unixSocketMode, settlements: settlements,
+                                           leases: leaseStore, logger: logger))
         }
         return Assembly(server: server, ledger: ledger, settlements: settlements, services: services)
     }

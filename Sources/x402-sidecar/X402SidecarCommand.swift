@@ -94,7 +94,7 @@ struct CheckConfig: ParsableCommand {
 struct Admin: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Talk to a running sidecar's admin listener, or hash an admin token for the config.",
-        subcommands: [HashToken.self, RateLimitCommand.self])
+        subcommands: [HashToken.self, RateLimitCommand.self, LeaseAdmin.self])
 
     struct HashToken: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -129,6 +129,39 @@ struct Admin: ParsableCommand {
             let target = "\(url)/admin/ratelimit?route=\(encode(route))&rule=\(encode(rule))&key=\(encode(key))"
             let client = HTTPJSONClient(timeout: .seconds(5), headers: [("Authorization", "Bearer \(token)")])
             let response = action == "inspect" ? try await client.get(target) : try await client.delete(target)
+            print(String(decoding: response.body, as: UTF8.self))
+            if response.status != 200 { throw ExitCode(1) }
+        }
+    }
+}
+
+extension Admin {
+    struct LeaseAdmin: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "lease", abstract: "Revoke a lease (by jti) or every lease of a payer.")
+
+        @Argument(help: "revoke") var action: String
+        @Option(help: "The admin listener.") var url = "http://127.0.0.1:8403"
+        @Option(help: "The lease's jti.") var jti: String?
+        @Option(help: "The lease's exp (unix seconds), to keep the revocation no longer than needed.") var exp: Int64?
+        @Option(help: "Revoke every lease of this payer instead.") var payer: String?
+
+        func run() async throws {
+            guard action == "revoke" else { throw ValidationError("the action is revoke") }
+            guard let token = ProcessInfo.processInfo.environment["X402_ADMIN_TOKEN"] else {
+                throw ValidationError("set X402_ADMIN_TOKEN")
+            }
+            var query: String
+            if let payer {
+                query = "payer=\(payer)"
+            } else if let jti {
+                query = "jti=\(jti)"
+                if let exp { query += "&exp=\(exp)" }
+            } else {
+                throw ValidationError("give --jti or --payer")
+            }
+            let client = HTTPJSONClient(timeout: .seconds(5), headers: [("Authorization", "Bearer \(token)")])
+            let response = try await client.delete("\(url)/admin/lease?\(query)")
             print(String(decoding: response.body, as: UTF8.self))
             if response.status != 200 { throw ExitCode(1) }
         }

@@ -49,7 +49,7 @@ struct RedisLeaseStoreTests {
                     for index in 0..<200 {
                         let store = index.isMultiple(of: 2) ? first : second
                         group.addTask {
-                            try await store.admit(LeaseUse(claims: lease, slot: "s\(index)"), now: Self.now)
+                            try await store.admit(LeaseUse(claims: lease, slot: "s\(index)"), now: Self.now).value
                                 == .admitted(requests: 0)
                         }
                     }
@@ -69,7 +69,7 @@ struct RedisLeaseStoreTests {
                         let store = index.isMultiple(of: 2) ? first : second
                         group.addTask {
                             if case .admitted(let n) = try await store.admit(
-                                LeaseUse(claims: lease, slot: nil), now: Self.now)
+                                LeaseUse(claims: lease, slot: nil), now: Self.now).value
                             {
                                 return n
                             }
@@ -87,12 +87,12 @@ struct RedisLeaseStoreTests {
         try await Self.withStore { store, client in
             let lease = Self.claims(maxRequests: 10, maxConcurrent: 1)
             let use = LeaseUse(claims: lease, slot: "a", slotExpiresAt: Self.now + 30)
-            #expect(try await store.admit(use, now: Self.now) == .admitted(requests: 1))
+            #expect(try await store.admit(use, now: Self.now).value == .admitted(requests: 1))
             var other = use
             other.slot = "b"
-            #expect(try await store.admit(other, now: Self.now) == .refused(.concurrencyLimit))
+            #expect(try await store.admit(other, now: Self.now).value == .refused(.concurrencyLimit))
             #expect(
-                try await store.admit(other, now: Self.now + 30) == .admitted(requests: 2), "a lost release expires")
+                try await store.admit(other, now: Self.now + 30).value == .admitted(requests: 2), "a lost release expires")
             for key in [store.leaseKey(lease.jti), store.slotsKey(lease.jti)] {
                 guard case .integer(let ttl) = try await client.send(["TTL", key]) else {
                     throw RedisClientError(code: .protocolError, message: "TTL")
@@ -114,13 +114,13 @@ struct RedisLeaseStoreTests {
                     other = Self.claims()
                 for lease in [one, two, other] { try await first.register(lease) }
                 try await first.revoke(jti: other.jti, expiresAt: other.expiresAt)
-                #expect(try await second.admit(LeaseUse(claims: other, slot: nil), now: Self.now) == .refused(.revoked))
+                #expect(try await second.admit(LeaseUse(claims: other, slot: nil), now: Self.now).value == .refused(.revoked))
                 #expect(
-                    try await second.admit(LeaseUse(claims: two, slot: nil), now: Self.now) == .admitted(requests: 1))
+                    try await second.admit(LeaseUse(claims: two, slot: nil), now: Self.now).value == .admitted(requests: 1))
                 #expect(try await second.revoke(payer: payer, now: Self.now) == 2)
                 for lease in [one, two] {
                     #expect(
-                        try await first.admit(LeaseUse(claims: lease, slot: nil), now: Self.now) == .refused(.revoked))
+                        try await first.admit(LeaseUse(claims: lease, slot: nil), now: Self.now).value == .refused(.revoked))
                 }
                 guard case .integer(let ttl) = try await client.send(["TTL", first.leaseKey(one.jti)]) else {
                     throw RedisClientError(code: .protocolError, message: "TTL")
@@ -149,7 +149,7 @@ struct RedisLeaseStoreTests {
         let successors = Set(outcomes.compactMap { if case .alreadyRenewed(let s) = $0 { s } else { nil } })
         #expect(successors.count == 1 && successors.first!.hasPrefix("next"))
         try await Self.withStore { store, _ in
-            #expect(try await store.admit(LeaseUse(claims: old, slot: nil), now: Self.now) == .refused(.revoked))
+            #expect(try await store.admit(LeaseUse(claims: old, slot: nil), now: Self.now).value == .refused(.revoked))
             let revoked = Self.claims()
             try await store.revoke(jti: revoked.jti, expiresAt: revoked.expiresAt)
             #expect(try await store.renew(jti: revoked.jti, successor: "x", expiresAt: revoked.expiresAt) == .revoked)
@@ -163,7 +163,7 @@ struct RedisLeaseStoreTests {
                 try await withThrowingTaskGroup(of: Bool.self) { group in
                     for index in 0..<100 {
                         let store = index.isMultiple(of: 2) ? first : second
-                        group.addTask { try await store.consumeSIWXNonce(nonce, expiresAt: Self.now + 300) }
+                        group.addTask { try await store.consumeSIWXNonce(nonce, expiresAt: Self.now + 300).value }
                     }
                     return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
                 }
@@ -178,19 +178,19 @@ struct RedisLeaseStoreTests {
             let access = PaidAccess(
                 payer: payer, route: "weather", host: "api.example.com", amount: "10000", asset: "0xasset",
                 network: "eip155:84532", paymentID: "p1", expiresAt: Self.now + 600)
-            try await store.recordPaidAccess(access)
+            try await store.recordPaidAccess(access).value
             var shorter = access
             shorter.paymentID = "p0"
             shorter.expiresAt = Self.now + 60
-            try await store.recordPaidAccess(shorter)
+            try await store.recordPaidAccess(shorter).value
             #expect(
-                try await store.paidAccess(payer: payer, route: "weather", host: "api.example.com", now: Self.now)
+                try await store.paidAccess(payer: payer, route: "weather", host: "api.example.com", now: Self.now).value
                     == access)
             #expect(
-                try await store.paidAccess(payer: payer, route: "weather", host: "other.example.com", now: Self.now)
+                try await store.paidAccess(payer: payer, route: "weather", host: "other.example.com", now: Self.now).value
                     == nil)
             #expect(
-                try await store.paidAccess(payer: payer, route: "weather", host: "api.example.com", now: Self.now + 600)
+                try await store.paidAccess(payer: payer, route: "weather", host: "api.example.com", now: Self.now + 600).value
                     == nil)
             guard
                 case .integer(let ttl) = try await client.send([

@@ -99,7 +99,29 @@ import X402
              yaml: yaml("admin: {listen: \"127.0.0.1:0\", token: \"\(goodSecret)\", token_sha256: \"\(goodSecret)\"}"),
              path: "admin"),
         Rule(name: "unknown key", yaml: yaml("log: {levle: info}"), path: "log.levle"),
+        // Leases and Sign-In-With-X.
+        Rule(name: "a lease route without a leases section",
+             yaml: yaml(route: "{description: W, price: \"0.01\", lease: {opens: [weather], seconds: 60}}"),
+             path: "routes.weather.lease"),
+        Rule(name: "a lease that opens an unknown route",
+             yaml: yaml(leaseKeys, route: "{description: W, price: \"0.01\", lease: {opens: [nope], seconds: 60}}"),
+             path: "routes.weather.lease.opens[0]"),
+        Rule(name: "a lease without seconds",
+             yaml: yaml(leaseKeys, route: "{description: W, price: \"0.01\", lease: {opens: [weather]}}"),
+             path: "routes.weather.lease.seconds"),
+        Rule(name: "lease keys that do not parse", yaml: yaml("leases: {keys: [\"k1 HS256 short\"]}"), path: "leases"),
+        Rule(name: "a lease route settled after", yaml: yaml(leaseKeys + "\nsettlement: {via: relayer}\n"
+                 + "relayer: {private_key: \"\(goodKey)\"}\nrpc_urls: {base-sepolia: \"http://127.0.0.1:8545\"}",
+                 route: "{description: W, price: \"0.01\", settlement: after, lease: {opens: [weather], seconds: 60}}"),
+             path: "routes.weather.settlement"),
+        Rule(name: "a short sign-in nonce secret", yaml: yaml("sign_in_with_x: {nonce_secret: short}",
+                 route: "{description: W, price: \"0.01\", sign_in_with_x: {access_seconds: 60}}"),
+             path: "sign_in_with_x.nonce_secret"),
+        Rule(name: "sign-in without access_seconds", yaml: yaml(route: "{description: W, price: \"0.01\", sign_in_with_x: {}}"),
+             path: "routes.weather.sign_in_with_x.access_seconds"),
     ]
+
+    static let leaseKeys = "leases: {keys: [\"k1 HS256 AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"]}"
 
     /// What `serve` does with a file before it listens.
     static func buildLikeServe(
@@ -138,6 +160,9 @@ import X402
 
     static let valid: [(String, String, ConfigurationLoader.Options, [String])] = [
         ("the smallest file", yaml(), .init(), []),
+        ("a lease route and a sign-in route", yaml(leaseKeys + "\nsign_in_with_x: {nonce_secret: \"\(goodSecret)\"}",
+            route: "{description: W, price: \"0.01\", lease: {opens: [weather], seconds: 60, max_concurrent: 2}, "
+                + "sign_in_with_x: {access_seconds: 600}}"), .init(), []),
         ("memory ledger with --allow-memory-ledger", yaml(stores: "stores: {ledger: memory}"),
          .init(allowMemoryLedger: true), []),
         ("everything on mainnet", yaml("""

@@ -29,7 +29,7 @@ import X402
         let store = EmbeddedLeaseStore(now: { Self.now })
         let lease = Self.claims(maxRequests: 3)
         var outcomes: [LeaseAdmission] = []
-        for _ in 0..<5 { outcomes.append(try await store.admit(LeaseUse(claims: lease, slot: nil), now: Self.now)) }
+        for _ in 0..<5 { outcomes.append(try await store.admit(LeaseUse(claims: lease, slot: nil), now: Self.now).value) }
         #expect(
             outcomes == [
                 .admitted(requests: 1), .admitted(requests: 2), .admitted(requests: 3),
@@ -37,7 +37,7 @@ import X402
             ])
         // A lease without limits is neither counted nor stored.
         #expect(
-            try await store.admit(LeaseUse(claims: Self.claims(), slot: nil), now: Self.now) == .admitted(requests: 0))
+            try await store.admit(LeaseUse(claims: Self.claims(), slot: nil), now: Self.now).value == .admitted(requests: 0))
         #expect(store.recordCount == 1)
     }
 
@@ -45,7 +45,7 @@ import X402
         let store = EmbeddedLeaseStore(now: { Self.now })
         let lease = Self.claims(maxConcurrent: 2)
         func admit(_ slot: String?, at time: Int64 = LeaseStoreTests.now) async throws -> LeaseAdmission {
-            try await store.admit(LeaseUse(claims: lease, slot: slot, slotExpiresAt: Self.now + 60), now: time)
+            try await store.admit(LeaseUse(claims: lease, slot: slot, slotExpiresAt: Self.now + 60), now: time).value
         }
         #expect(try await admit("a") == .admitted(requests: 0))
         #expect(try await admit("b") == .admitted(requests: 0))
@@ -63,13 +63,13 @@ import X402
     @Test func concurrencyRefusalDoesNotCountARequest() async throws {
         let store = EmbeddedLeaseStore(now: { Self.now })
         let lease = Self.claims(maxRequests: 2, maxConcurrent: 1)
-        #expect(try await store.admit(LeaseUse(claims: lease, slot: "a"), now: Self.now) == .admitted(requests: 1))
-        #expect(try await store.admit(LeaseUse(claims: lease, slot: "b"), now: Self.now) == .refused(.concurrencyLimit))
+        #expect(try await store.admit(LeaseUse(claims: lease, slot: "a"), now: Self.now).value == .admitted(requests: 1))
+        #expect(try await store.admit(LeaseUse(claims: lease, slot: "b"), now: Self.now).value == .refused(.concurrencyLimit))
         try await store.release(jti: lease.jti, slot: "a")
-        #expect(try await store.admit(LeaseUse(claims: lease, slot: "b"), now: Self.now) == .admitted(requests: 2))
+        #expect(try await store.admit(LeaseUse(claims: lease, slot: "b"), now: Self.now).value == .admitted(requests: 2))
         try await store.release(jti: lease.jti, slot: "b")
-        #expect(try await store.admit(LeaseUse(claims: lease, slot: "c"), now: Self.now) == .refused(.requestLimit))
-        #expect(store.releaseImmediately(jti: lease.jti, slot: "c") == false, "a refused request holds no slot")
+        #expect(try await store.admit(LeaseUse(claims: lease, slot: "c"), now: Self.now).value == .refused(.requestLimit))
+        #expect(try await store.release(jti: lease.jti, slot: "c") == false, "a refused request holds no slot")
     }
 
     @Test func manyTasksAcquiringSlotsExactlyNWin() async throws {
@@ -78,7 +78,7 @@ import X402
         let wins = try await withThrowingTaskGroup(of: Bool.self) { group in
             for index in 0..<200 {
                 group.addTask {
-                    try await store.admit(LeaseUse(claims: lease, slot: "s\(index)"), now: Self.now)
+                    try await store.admit(LeaseUse(claims: lease, slot: "s\(index)"), now: Self.now).value
                         == .admitted(requests: 0)
                 }
             }
@@ -94,17 +94,17 @@ import X402
         let one = Self.claims(payer: payer), two = Self.claims(payer: payer), other = Self.claims()
         for lease in [one, two, other] { try await store.register(lease) }
         try await store.revoke(jti: other.jti, expiresAt: other.expiresAt)
-        #expect(try await store.admit(LeaseUse(claims: other, slot: nil), now: Self.now) == .refused(.revoked))
-        #expect(try await store.admit(LeaseUse(claims: one, slot: nil), now: Self.now) == .admitted(requests: 0))
+        #expect(try await store.admit(LeaseUse(claims: other, slot: nil), now: Self.now).value == .refused(.revoked))
+        #expect(try await store.admit(LeaseUse(claims: one, slot: nil), now: Self.now).value == .admitted(requests: 0))
         #expect(try await store.revoke(payer: payer, now: Self.now) == 2)
         for lease in [one, two] {
-            #expect(try await store.admit(LeaseUse(claims: lease, slot: nil), now: Self.now) == .refused(.revoked))
+            #expect(try await store.admit(LeaseUse(claims: lease, slot: nil), now: Self.now).value == .refused(.revoked))
         }
         #expect(try await store.revoke(payer: "0x" + String(repeating: "c", count: 40), now: Self.now) == 0)
         // The revocation is kept until exp + retention, then forgotten with the lease.
         clock.value.store(other.expiresAt + 61, ordering: .relaxed)
         #expect(
-            store.admitImmediately(LeaseUse(claims: other, slot: nil), now: other.expiresAt + 61)
+            try await store.admit(LeaseUse(claims: other, slot: nil), now: other.expiresAt + 61).value
                 == .admitted(requests: 0))
     }
 
@@ -122,7 +122,7 @@ import X402
         #expect(outcomes.filter { $0 == .renewed }.count == 1)
         let successors = Set(outcomes.compactMap { if case .alreadyRenewed(let s) = $0 { s } else { nil } })
         #expect(successors.count == 1 && outcomes.count == 20)
-        #expect(try await store.admit(LeaseUse(claims: old, slot: nil), now: Self.now) == .refused(.revoked))
+        #expect(try await store.admit(LeaseUse(claims: old, slot: nil), now: Self.now).value == .refused(.revoked))
         let revoked = Self.claims()
         try await store.revoke(jti: revoked.jti, expiresAt: revoked.expiresAt)
         #expect(try await store.renew(jti: revoked.jti, successor: "x", expiresAt: revoked.expiresAt) == .revoked)
@@ -132,13 +132,13 @@ import X402
         let clock = Clock()
         let store = EmbeddedLeaseStore(now: clock.read)
         let wins = try await withThrowingTaskGroup(of: Bool.self) { group in
-            for _ in 0..<100 { group.addTask { try await store.consumeSIWXNonce("n1", expiresAt: Self.now + 300) } }
+            for _ in 0..<100 { group.addTask { try await store.consumeSIWXNonce("n1", expiresAt: Self.now + 300).value } }
             return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
         }
         #expect(wins == 1)
-        #expect(try await store.consumeSIWXNonce("n2", expiresAt: Self.now + 300))
+        #expect(try await store.consumeSIWXNonce("n2", expiresAt: Self.now + 300).value)
         clock.value.store(Self.now + 300, ordering: .relaxed)
-        #expect(try await store.consumeSIWXNonce("n1", expiresAt: Self.now + 600), "an expired record is forgotten")
+        #expect(try await store.consumeSIWXNonce("n1", expiresAt: Self.now + 600).value, "an expired record is forgotten")
     }
 
     @Test func paidAccessIsBoundToPayerRouteHostAndExpires() async throws {
@@ -147,19 +147,19 @@ import X402
         let access = PaidAccess(
             payer: payer, route: "weather", host: "api.example.com", amount: "10000", asset: "0xAsset",
             network: "eip155:84532", paymentID: "p1", expiresAt: Self.now + 600)
-        try await store.recordPaidAccess(access)
+        try await store.recordPaidAccess(access).value
         var shorter = access
         shorter.paymentID = "p0"
         shorter.expiresAt = Self.now + 60
-        try await store.recordPaidAccess(shorter)
+        try await store.recordPaidAccess(shorter).value
         #expect(
-            try await store.paidAccess(payer: payer, route: "weather", host: "api.example.com", now: Self.now) == access
+            try await store.paidAccess(payer: payer, route: "weather", host: "api.example.com", now: Self.now).value == access
         )
-        #expect(try await store.paidAccess(payer: payer, route: "other", host: "api.example.com", now: Self.now) == nil)
+        #expect(try await store.paidAccess(payer: payer, route: "other", host: "api.example.com", now: Self.now).value == nil)
         #expect(
-            try await store.paidAccess(payer: payer, route: "weather", host: "evil.example.com", now: Self.now) == nil)
+            try await store.paidAccess(payer: payer, route: "weather", host: "evil.example.com", now: Self.now).value == nil)
         #expect(
-            try await store.paidAccess(payer: payer, route: "weather", host: "api.example.com", now: Self.now + 600)
+            try await store.paidAccess(payer: payer, route: "weather", host: "api.example.com", now: Self.now + 600).value
                 == nil)
         #expect(access.covers(amount: "10000", asset: "0xasset", network: "eip155:84532", now: Self.now))
         #expect(access.covers(amount: "9999", asset: "0xasset", network: "eip155:84532", now: Self.now))

@@ -46,8 +46,8 @@ import X402Sidecar
         #expect(entry.payer == "0x7e5f4552091a69125d5dfcb7b8c2659029395bdf")
         #expect(entry.nonceExpiresAt == now + 301)
         let store = EmbeddedLeaseStore(now: { now + 5 })
-        #expect(try await store.consumeSIWXNonce(entry.nonce, expiresAt: entry.nonceExpiresAt))
-        #expect(try await !store.consumeSIWXNonce(entry.nonce, expiresAt: entry.nonceExpiresAt))
+        #expect(try await store.consumeSIWXNonce(entry.nonce, expiresAt: entry.nonceExpiresAt).value)
+        #expect(try await !store.consumeSIWXNonce(entry.nonce, expiresAt: entry.nonceExpiresAt).value)
 
         // Another sidecar with another key did not issue this nonce.
         guard case .failure(let failure) = SIWXNonceKey.random().verify(

@@ -370,7 +370,7 @@ def render_includes(run_dir):
     """Our nginx/x402 files with their default paths pointed at `run_dir`."""
     target = os.path.join(run_dir, "x402")
     os.makedirs(target, exist_ok=True)
-    for name in ("http.conf", "server.conf", "protect.conf", "sse.conf", "websocket.conf"):
+    for name in ("http.conf", "server.conf", "protect.conf", "sse.conf", "websocket.conf", "lease.conf"):
         with open(os.path.join(ROOT, "nginx", "x402", name)) as f:
             text = f.read()
         text = text.replace("/run/x402/", run_dir + "/").replace("/var/log/nginx/x402.log", run_dir + "/x402.log")
@@ -393,9 +393,10 @@ def render_module_includes(run_dir, sidecar_dir=None):
 
 class Nginx:
     """nginx in front of the sidecar in `run_dir`: integration "stock" (auth_request and our
-    include files) or "module" (load_module ngx_http_x402_module, `x402 ROUTE;` locations)."""
+    include files) or "module" (load_module ngx_http_x402_module, `x402 ROUTE;` locations).
+    `locations` is extra nginx text ("{run}" is replaced by `run_dir`)."""
 
-    def __init__(self, run_dir, backend_port, workers=1, port=None, routes=(), integration="stock"):
+    def __init__(self, run_dir, backend_port, workers=1, port=None, routes=(), locations="", integration="stock"):
         self.run_dir = run_dir
         self.integration = integration
         self.port = port or free_port()
@@ -416,7 +417,7 @@ class Nginx:
         with open(self.conf, "w") as f:
             extra = "".join(
                 f"        location /{name} {{\n            {protect[name]}\n            proxy_pass http://backend;\n"
-                "        }\n" for name in routes)
+                "        }\n" for name in routes) + locations.replace("{run}", run_dir)
             f.write(NGINX_CONF.format(run=run_dir, port=self.port, backend_port=backend_port, workers=workers,
                                       extra_locations=extra, dead_port=free_port(), protect=protect,
                                       load_module=load_module, includes=includes, server_extra=server_extra))

@@ -46,7 +46,7 @@ def test_metrics_parse_and_use_the_decision_logs_outcome_words(stack):
         assert found.get(key) == count, f"{key}: metrics {found.get(key)} vs decision log {count}"
     outcomes = {dict(labels)["outcome"] for (name, labels) in found if name == "x402_decisions_total"}
     assert outcomes == {"paid", "payment_required", "payment_invalid", "refused", "unavailable", "misconfigured",
-                        "rate_limited", "free"}
+                        "rate_limited", "free", "leased", "lease_refused", "lease_issued", "signed_in", "sign_in_refused"}
     assert found[("x402_settlements_total", (("outcome", "enqueued"),))] >= 2
     assert ("x402_settlement_queue_jobs", (("state", "pending"),)) in found
     assert found[("x402_settlement_jobs_undecodable", ())] == 0

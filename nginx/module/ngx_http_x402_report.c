@@ -8,7 +8,8 @@
  *
  *     <14>x402: PAYMENT_ID STATUS
  *     <14>x402: PAYMENT_ID STATUS bytes=N duration_ms=N      ("extended")
- *     <14>x402: - STATUS bytes=N duration_ms=N lease=JTI     (a lease)
+ *     <14>x402: - STATUS bytes=N duration_ms=N lease=JTI slot=RID  (a lease;
+ *                                          RID: $request_id, its slot)
  *
  * STATUS is the last upstream's status (what "after" settlement needs),
  * else the status nginx answered with.  The send never blocks: a full
@@ -28,6 +29,10 @@ static ngx_int_t ngx_http_x402_report_open(ngx_http_x402_report_peer_t *peer,
 static void ngx_http_x402_report_send(ngx_http_x402_report_peer_t *peer,
     ngx_log_t *log, u_char *buf, size_t len);
 static void ngx_http_x402_report_cleanup(void *data);
+
+
+static ngx_str_t  request_id = ngx_string("request_id");
+static ngx_uint_t  request_id_hash;
 
 
 /* x402_report unix:PATH [extended] | off */
@@ -112,6 +117,7 @@ ngx_http_x402_log_handler(ngx_http_request_t *r)
     ngx_str_t                   id;
     ngx_uint_t                  status;
     ngx_msec_int_t              ms;
+    ngx_http_variable_value_t  *rid;
     ngx_time_t                 *tp;
     ngx_http_x402_ctx_t        *ctx;
     ngx_http_upstream_state_t  *state;
@@ -176,6 +182,22 @@ ngx_http_x402_log_handler(ngx_http_request_t *r)
     if (ctx->lease) {
         p = ngx_snprintf(p, buf + sizeof(buf) - p, " lease=%V",
                          &ctx->lease_id);
+
+        /*
+         * the concurrency slot the sidecar took for this request is
+         * named by $request_id (its X-Request-ID): the report gives it back
+         */
+
+        if (request_id_hash == 0) {
+            request_id_hash = ngx_hash_key(request_id.data, request_id.len);
+        }
+
+        rid = ngx_http_get_variable(r, &request_id, request_id_hash);
+
+        if (rid && !rid->not_found && rid->len && rid->len <= 64) {
+            p = ngx_snprintf(p, buf + sizeof(buf) - p, " slot=%*s",
+                             (size_t) rid->len, rid->data);
+        }
     }
 
     ngx_http_x402_report_send(xlcf->report, r->connection->log, buf,

@@ -13,7 +13,9 @@ extension RouteRequirements {
     ///
     /// Unpaid requests are the most common request a paid API sees: everything but the URL and
     /// the error was encoded once, when the route was made (`ChallengeTemplate`).
-    public func challenge(resourceURL: String, error: String) -> Challenge {
+    /// - Parameter extensions: the members of v2's `extensions` object (`"name":{…}` pairs,
+    ///   e.g. a `sign-in-with-x` declaration with its fresh nonce); nil for none.
+    public func challenge(resourceURL: String, error: String, extensions: [UInt8]? = nil) -> Challenge {
         let url = JSONWriter.quoted(resourceURL)
         let error = JSONWriter.quoted(error)
         var v2: [UInt8] = []
@@ -23,6 +25,12 @@ extension RouteRequirements {
         v2.append(contentsOf: #","resource":{"url":"#.utf8)
         v2.append(contentsOf: url)
         v2.append(contentsOf: template.v2Tail)
+        if let extensions {
+            // The template ends with an empty `"extensions":{}` and the closing brace.
+            v2.removeLast(2)
+            v2.append(contentsOf: extensions)
+            v2.append(contentsOf: "}}".utf8)
+        }
 
         var v1: [UInt8] = []
         v1.reserveCapacity(48 + error.count + template.v1Size + template.v1Heads.count * url.count)

@@ -15,6 +15,69 @@ public enum Decision: Sendable, Equatable {
     case rateLimited(RateLimitNotice)
     /// Allowed without payment, from the route's free quota.
     case free(remaining: Int)
+    /// Let in by a lease token (no payment on this request).
+    case leased(LeaseGrant)
+    /// A lease token was presented and refused. `challenge`: what to pay instead (nil when paying
+    /// would not help, e.g. the lease's concurrency limit).
+    case leaseRefused(LeaseFailure, challenge: Challenge?)
+    /// A lease was bought at a lease route: the token to hand to the client.
+    case leaseIssued(LeaseIssue)
+    /// Let in by Sign-In-With-X: a wallet that paid for this route within its access window.
+    case signedIn(SignInGrant)
+    /// A `SIGN-IN-WITH-X` proof was refused (`reason` is a `siwx_*` code); pay, or sign again.
+    case signInRefused(reason: String, message: String, challenge: Challenge)
+}
+
+/// A wallet let in by Sign-In-With-X, and the payment that earned it.
+public struct SignInGrant: Sendable, Equatable {
+    public var payer: String
+    public var paymentId: String
+    public var amount: String
+    public var asset: String
+    public var network: String
+    /// When the access window of that payment ends.
+    public var expiresAt: Int64
+
+    public init(payer: String, paymentId: String, amount: String, asset: String, network: String, expiresAt: Int64) {
+        self.payer = payer
+        self.paymentId = paymentId
+        self.amount = amount
+        self.asset = asset
+        self.network = network
+        self.expiresAt = expiresAt
+    }
+}
+
+/// A request a lease let in.
+public struct LeaseGrant: Sendable, Equatable {
+    public var claims: LeaseClaims
+    /// The concurrency slot it holds (released when nginx reports the end of the request).
+    public var slot: String?
+    /// This request's number under the lease (0 when the lease does not count requests).
+    public var requests: Int
+
+    public init(claims: LeaseClaims, slot: String?, requests: Int) {
+        self.claims = claims
+        self.slot = slot
+        self.requests = requests
+    }
+}
+
+/// A lease bought with a payment.
+public struct LeaseIssue: Sendable, Equatable {
+    public var grant: Grant
+    public var claims: LeaseClaims
+    /// The signed JWT.
+    public var token: String
+    /// The lease this one renews (now revoked), if any.
+    public var renewed: String?
+
+    public init(grant: Grant, claims: LeaseClaims, token: String, renewed: String? = nil) {
+        self.grant = grant
+        self.claims = claims
+        self.token = token
+        self.renewed = renewed
+    }
 }
 
 /// Which limit refused a request, and when to come back.

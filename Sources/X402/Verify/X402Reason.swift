@@ -15,6 +15,8 @@ public enum X402Reason: String, Sendable, CaseIterable, Error {
     case transactionFailed = "transaction_failed"
     case simulationFailed = "invalid_exact_evm_transaction_simulation_failed"
     case settlementPending = "settlement_pending"
+    /// A declared extension's `info` came back changed (the SDK's `validate_extensions`).
+    case extensionEchoMismatch = "extension_echo_mismatch"
 }
 
 /// A refused payment: the official reason code plus a message for logs and the challenge's

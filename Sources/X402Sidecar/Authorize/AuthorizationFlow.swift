@@ -29,6 +29,16 @@ public struct AuthorizationFlow: Sendable {
         case apply(SettlementTransition)
         /// Give a reservation back (the queue refused the job), answered with `.released`.
         case release(SettlementJob)
+        /// A lease's revocation, request count and concurrency slot, answered with `.leaseAdmitted`.
+        case admitLease(LeaseUse)
+        /// Note a lease just bought (and revoke the one it renews), answered with `.leaseRegistered`.
+        case registerLease(LeaseClaims, renewing: LeaseClaims?)
+        /// Consume a Sign-In-With-X nonce once, answered with `.signInNonceConsumed`.
+        case consumeSignInNonce(String, expiresAt: Int64)
+        /// The wallet's payment for this route, answered with `.paidAccessFound`.
+        case findPaidAccess(payer: String, route: String, host: String)
+        /// Remember that a wallet paid (for Sign-In-With-X), answered with `.paidAccessRecorded`.
+        case recordPaidAccess(PaidAccess)
     }
 
     public enum Event: Sendable {
@@ -40,6 +50,11 @@ public struct AuthorizationFlow: Sendable {
         case settledInline(SettleOutcome)
         case applied
         case released
+        case leaseAdmitted(Result<LeaseAdmission, any Error>)
+        case leaseRegistered(Result<LeaseRenewal?, any Error>)
+        case signInNonceConsumed(Result<Bool, any Error>)
+        case paidAccessFound(Result<PaidAccess?, any Error>)
+        case paidAccessRecorded
     }
 
     enum State: Sendable {
@@ -51,8 +66,12 @@ public struct AuthorizationFlow: Sendable {
         case reserving(RouteRequirements, Grant)
         case enqueuing(RouteRequirements, Grant, SettlementJob)
         case settling(RouteRequirements, Grant, SettlementJob)
-        /// Waiting for a store write; then this answer.
-        case finishing(Decision)
+        /// Waiting for a store write; then this answer (for `.allow` on a lease route: the lease).
+        case finishing(Decision, RouteRequirements?)
+        case admittingLease(RouteRequirements, LeaseClaims, slot: String?)
+        case issuingLease(LeaseIssue)
+        case signingIn(RouteRequirements, SIWXEntry, consumed: Bool)
+        case recordingPaidAccess(Grant, RouteRequirements)
         case done
     }
 
@@ -63,7 +82,7 @@ public struct AuthorizationFlow: Sendable {
 
     let policy: AuthorizationPolicy
     public let request: AuthorizeRequest
-    private(set) var state: State = .idle
+    var state: State = .idle
 
     public init(_ request: AuthorizeRequest, policy: AuthorizationPolicy) {
         self.request = request
@@ -76,7 +95,7 @@ public struct AuthorizationFlow: Sendable {
             return respond(.misconfigured(reason: "no route name: set $x402_route before including x402/protect.conf"))
         }
         guard let route = policy.routes[name] else { return respond(.misconfigured(reason: "unknown route")) }
-        guard let limits = policy.limits[name] else { return verify(route, limits: nil) }
+        guard let limits = policy.limits[name] else { return leaseOrPay(route, limits: nil) }
         let unpaid = request.payment.isEmpty
         let early = limits.rules.filter { $0.key != .payer && ($0.applies == .all || ($0.applies == .unpaid) == unpaid) }
         return limit(early, route: route, payer: nil, then: .freeQuota(limits))
@@ -126,10 +145,10 @@ public struct AuthorizationFlow: Sendable {
 
         case (.enqueuing(let route, let grant, var job), .enqueued(let answer)):
             if case .failure = answer {
-                state = .finishing(.unavailable(reason: "settlement queue unavailable", retryAfter: 5))
+                state = .finishing(.unavailable(reason: "settlement queue unavailable", retryAfter: 5), nil)
                 return .release(job)
             }
-            guard job.mode == .before else { return respond(.allow(grant)) }
+            guard job.mode == .before else { return granted(grant, route: route) }
             job.attempts = 1
             state = .settling(route, grant, job)
             return .settleInline(job)
@@ -139,17 +158,35 @@ public struct AuthorizationFlow: Sendable {
             switch verdict {
             case .serve(let transaction):
                 grant.transaction = transaction
-                state = .finishing(.allow(grant))
+                state = .finishing(.allow(grant), route)
             case .unavailable(let reason):
-                state = .finishing(.unavailable(reason: reason, retryAfter: 5))
+                state = .finishing(.unavailable(reason: reason, retryAfter: 5), nil)
             case .refuse(let reason, let message):
-                state = .finishing(Self.refusal(PaymentFailure(reason, message, payer: grant.payment.payer),
-                                                route: route, request: request))
+                state = .finishing(refusal(PaymentFailure(reason, message, payer: grant.payment.payer), route: route),
+                                   nil)
             }
             return .apply(transition)
 
-        case (.finishing(let decision), .applied), (.finishing(let decision), .released):
+        case (.finishing(.allow(let grant), let route?), .applied):
+            return granted(grant, route: route)
+
+        case (.finishing(let decision, _), .applied), (.finishing(let decision, _), .released):
             return respond(decision)
+
+        case (.admittingLease(let route, let claims, let slot), .leaseAdmitted(let answer)):
+            return leaseAdmitted(answer, claims: claims, slot: slot, route: route)
+
+        case (.issuingLease(let issue), .leaseRegistered(let answer)):
+            return leaseRegistered(answer, issue)
+
+        case (.signingIn(let route, let entry, false), .signInNonceConsumed(let answer)):
+            return signInNonceConsumed(answer, entry, route: route)
+
+        case (.signingIn(let route, let entry, true), .paidAccessFound(let answer)):
+            return paidAccessFound(answer, entry, route: route)
+
+        case (.recordingPaidAccess(let grant, let route), .paidAccessRecorded):
+            return issueOrAllow(grant, route: route)
 
         default:
             preconditionFailure("event \(event) does not belong to state \(state)")
@@ -158,7 +195,7 @@ public struct AuthorizationFlow: Sendable {
 
     // MARK: Steps
 
-    private mutating func respond(_ decision: Decision) -> Action {
+    mutating func respond(_ decision: Decision) -> Action {
         state = .done
         return .respond(decision)
     }
@@ -174,6 +211,8 @@ public struct AuthorizationFlow: Sendable {
     private mutating func afterLimits(_ next: AfterLimits, route: RouteRequirements) -> Action {
         switch next {
         case .freeQuota(let limits):
+            if let lease = presentedLease(route) { return checkLease(lease, route: route) }
+            if let proof = presentedSignIn(route) { return checkSignIn(proof, route: route) }
             if request.payment.isEmpty, let free = limits.free,
                 let value = policy.keyValue(free.key, request: request, payer: nil)
             {
@@ -187,11 +226,17 @@ public struct AuthorizationFlow: Sendable {
         }
     }
 
+    /// A lease, if the request carries one the route takes; else a Sign-In-With-X proof; else payment.
+    private mutating func leaseOrPay(_ route: RouteRequirements, limits: RouteLimits?) -> Action {
+        if let lease = presentedLease(route) { return checkLease(lease, route: route) }
+        if let proof = presentedSignIn(route) { return checkSignIn(proof, route: route) }
+        return verify(route, limits: limits)
+    }
+
     /// Local verification; then payer-keyed limits, if the route has any.
-    private mutating func verify(_ route: RouteRequirements, limits: RouteLimits?) -> Action {
+    mutating func verify(_ route: RouteRequirements, limits: RouteLimits?) -> Action {
         if request.payment.isEmpty {
-            return respond(.paymentRequired(route.challenge(resourceURL: request.resourceURL, error: "payment required"),
-                                            failure: nil))
+            return respond(.paymentRequired(challenge(route, error: "payment required"), failure: nil))
         }
         var verifier = policy.verifier
         let mode = policy.verifyMode(route.name)
@@ -200,6 +245,10 @@ public struct AuthorizationFlow: Sendable {
         case .failure(let failure):
             return refuse(failure, route: route)
         case .success(let payment):
+            if let mismatch = extensionEchoMismatch(payment, route: route) {
+                return refuse(PaymentFailure(.extensionEchoMismatch, "the \(mismatch) extension came back changed",
+                                             payer: payment.payer), route: route)
+            }
             guard let limits else { return verifyRemotely(payment, route: route) }
             let late = limits.rules.filter { $0.key == .payer && $0.applies != .unpaid }
             return limit(late, route: route, payer: payment.payer, then: .payment(payment))
@@ -215,7 +264,7 @@ public struct AuthorizationFlow: Sendable {
         return .verifyWithFacilitator(payment, route)
     }
 
-    private mutating func reserve(_ payment: VerifiedPayment, route: RouteRequirements) -> Action {
+    mutating func reserve(_ payment: VerifiedPayment, route: RouteRequirements) -> Action {
         let grant = Grant(payment: payment, paymentId: policy.makePaymentId())
         state = .reserving(route, grant)
         return .reserve(payment.nonceKey, token: grant.paymentId, expiresAt: payment.validBefore + policy.reservationMargin)
@@ -223,7 +272,7 @@ public struct AuthorizationFlow: Sendable {
 
     private mutating func enqueue(_ grant: Grant, route: RouteRequirements) -> Action {
         guard let settings = policy.settlement, let settlement = policy.settlementPolicy(route.name) else {
-            return respond(.allow(grant))
+            return granted(grant, route: route)
         }
         let resource = ResourceInfo(url: request.resourceURL, description: route.description, mimeType: route.mimeType)
         let transition = SettlementLifecycle.queued(
@@ -233,11 +282,23 @@ public struct AuthorizationFlow: Sendable {
     }
 
     private mutating func refuse(_ failure: PaymentFailure, route: RouteRequirements) -> Action {
-        respond(Self.refusal(failure, route: route, request: request))
+        respond(refusal(failure, route: route))
     }
 
-    static func refusal(_ failure: PaymentFailure, route: RouteRequirements, request: AuthorizeRequest) -> Decision {
-        .paymentRequired(route.challenge(resourceURL: request.resourceURL, error: failure.reason.rawValue), failure: failure)
+    func refusal(_ failure: PaymentFailure, route: RouteRequirements) -> Decision {
+        .paymentRequired(challenge(route, error: failure.reason.rawValue), failure: failure)
+    }
+
+    /// The route's 402 challenge for this request, declaring the extensions the route offers
+    /// (`sign-in-with-x`, with a fresh nonce).
+    func challenge(_ route: RouteRequirements, error: String) -> Challenge {
+        guard let signIn = policy.signIn, let settings = signIn.routes[route.name] else {
+            return route.challenge(resourceURL: request.resourceURL, error: error)
+        }
+        let declaration = signIn.nonceKey.challenge(
+            for: signInResource(route, settings), now: policy.now(), lifetimeSeconds: settings.proofLifetimeSeconds)
+        return route.challenge(resourceURL: request.resourceURL, error: error,
+                               extensions: Array(#""sign-in-with-x":"#.utf8) + declaration.declarationJSON)
     }
 
     static func verdict(_ applied: [RouteLimits.Rule], _ outcomes: [GCRA.Outcome]) -> Decision? {

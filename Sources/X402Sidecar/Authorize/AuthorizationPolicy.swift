@@ -22,6 +22,10 @@ public final class AuthorizationPolicy: Sendable {
     let now: @Sendable () -> Int64
     /// Payment ids: they name a payment in logs and to the backend and own its nonce reservation.
     let makePaymentId: @Sendable () -> String
+    /// Lease keys, lease routes and the routes they open.
+    public let leases: LeaseSettings?
+    /// Sign-In-With-X: the nonce key and the routes that offer it.
+    public let signIn: SignInSettings?
     /// An in-process peek at the nonce ledger (`NonceLedger.isKnownUsed`): it only ever refuses.
     let knownUsed: @Sendable (NonceKey) -> Bool
 
@@ -29,7 +33,7 @@ public final class AuthorizationPolicy: Sendable {
         routes: [String: RouteRequirements], verifier: PaymentVerifier, limits: [String: RouteLimits] = [:],
         trustedProxies: TrustedProxies = TrustedProxies(), limitKeyPrefix: String = "x402",
         settlement: SettlementSettings? = nil, routeSettlement: [String: RouteSettlement] = [:],
-        hasFacilitator: Bool = false,
+        hasFacilitator: Bool = false, leases: LeaseSettings? = nil, signIn: SignInSettings? = nil,
         now: @escaping @Sendable () -> Int64 = { UnixClock.seconds() },
         makePaymentId: @escaping @Sendable () -> String = { PaymentId.make() },
         knownUsed: @escaping @Sendable (NonceKey) -> Bool = { _ in false }
@@ -42,6 +46,8 @@ public final class AuthorizationPolicy: Sendable {
         self.settlement = settlement
         self.routeSettlement = routeSettlement
         self.hasFacilitator = hasFacilitator
+        self.leases = leases
+        self.signIn = signIn
         self.now = now
         self.makePaymentId = makePaymentId
         self.knownUsed = knownUsed

@@ -22,9 +22,16 @@ public struct AuthorizeRequest: Sendable, Equatable {
     public var requestId: String?
     /// Sent by our nginx include (`X-X402-Via: nginx`): the challenge body can be left out.
     public var viaNginx = false
+    /// The client talks to us directly (a lease path proxied by nginx): real statuses.
+    public var direct = false
     /// Headers named by rate-limit rules (`key: header:NAME`), lowercased names.
     public var keyHeaders: [String: String] = [:]
     public var payment: PresentedPayment
+    /// A lease token, when the request carries one (`X-X402-Lease`, `Authorization: Bearer`, or
+    /// `?x402_lease=` — the last only counts on routes that allow it).
+    public var lease: PresentedLease?
+    /// A `SIGN-IN-WITH-X` proof.
+    public var signInProof: String?
 
     public init(
         route: String?, method: String = "GET", uri: String = "/", scheme: String = "http", host: String = "localhost",
@@ -43,4 +50,41 @@ public struct AuthorizeRequest: Sendable, Equatable {
     /// The URL the client asked for, as the challenge's `resource.url` (x402 PR #924: never the
     /// sidecar's own address).
     public var resourceURL: String { "\(scheme)://\(host)\(uri)" }
+}
+
+/// A lease token as presented, and where it came from.
+public struct PresentedLease: Sendable, Equatable {
+    public enum Source: Sendable, Equatable {
+        /// `X-X402-Lease`: meant for us; anything wrong with it is refused with its reason.
+        case header
+        /// `Authorization: Bearer`: may be the backend's own token; one that is not ours (not a
+        /// JWT under one of our key ids) is left alone.
+        case bearer
+        /// `?x402_lease=`: only where `leases.query_token_routes` allows it.
+        case query
+    }
+
+    public var token: String
+    public var source: Source
+
+    public init(token: String, source: Source) {
+        self.token = token
+        self.source = source
+    }
+
+    /// The token in these places, in this order of precedence.
+    public static func find(header: String?, authorization: String?, uri: String) -> PresentedLease? {
+        if let header, !header.isEmpty { return PresentedLease(token: header, source: .header) }
+        if let authorization, authorization.count > 7, authorization.prefix(7).lowercased() == "bearer " {
+            let token = String(authorization.dropFirst(7))
+            if token.utf8.lazy.filter({ $0 == UInt8(ascii: ".") }).count == 2 {
+                return PresentedLease(token: token, source: .bearer)
+            }
+        }
+        if let range = uri.range(of: "x402_lease="), uri[..<range.lowerBound].contains("?") {
+            let value = uri[range.upperBound...].prefix { $0 != "&" && $0 != "#" }
+            if !value.isEmpty { return PresentedLease(token: String(value), source: .query) }
+        }
+        return nil
+    }
 }

@@ -13,6 +13,8 @@ public final class Authorizer: Sendable {
     /// Takes granted payments to the chain; nil only when no settlement is configured.
     public let settlements: Settlements?
     public let limiter: (any RateLimiter)?
+    /// Revocations, request counts and concurrency slots of leases (when `leases:` is configured).
+    public let leaseStore: (any LeaseStore)?
     let logger: Logger
     let metrics: SidecarMetrics
 
@@ -20,8 +22,9 @@ public final class Authorizer: Sendable {
     public var limits: [String: RouteLimits] { policy.limits }
 
     public init(policy: AuthorizationPolicy, ledger: any NonceLedger, settlements: Settlements? = nil,
-                limiter: (any RateLimiter)? = nil, logger: Logger = Logger(label: "x402.sidecar"),
-                metrics: SidecarMetrics? = nil) {
+                limiter: (any RateLimiter)? = nil, leaseStore: (any LeaseStore)? = nil,
+                logger: Logger = Logger(label: "x402.sidecar"), metrics: SidecarMetrics? = nil) {
+        self.leaseStore = leaseStore
         self.metrics = metrics ?? settlements?.metrics ?? SidecarMetrics(routes: Array(policy.routes.keys))
         self.policy = policy
         self.ledger = ledger
@@ -35,15 +38,17 @@ public final class Authorizer: Sendable {
         routes: [String: RouteRequirements], verifier: PaymentVerifier, ledger: any NonceLedger,
         settlements: Settlements? = nil, limits: [String: RouteLimits] = [:], limiter: (any RateLimiter)? = nil,
         trustedProxies: TrustedProxies = TrustedProxies(), limitKeyPrefix: String = "x402",
+        leases: LeaseSettings? = nil, signIn: SignInSettings? = nil, leaseStore: (any LeaseStore)? = nil,
         logger: Logger = Logger(label: "x402.sidecar"),
         now: @escaping @Sendable () -> Int64 = { UnixClock.seconds() }
     ) {
         let policy = AuthorizationPolicy(
             routes: routes, verifier: verifier, limits: limiter == nil ? [:] : limits, trustedProxies: trustedProxies,
             limitKeyPrefix: limitKeyPrefix, settlement: settlements?.settings, routeSettlement: settlements?.routes ?? [:],
-            hasFacilitator: settlements?.facilitator != nil, now: now,
+            hasFacilitator: settlements?.facilitator != nil, leases: leases, signIn: signIn, now: now,
             knownUsed: { ledger.isKnownUsed($0) })
-        self.init(policy: policy, ledger: ledger, settlements: settlements, limiter: limiter, logger: logger)
+        self.init(policy: policy, ledger: ledger, settlements: settlements, limiter: limiter,
+                  leaseStore: leases == nil && signIn == nil ? nil : (leaseStore ?? EmbeddedLeaseStore()), logger: logger)
     }
 
     /// Where a decision stands after `start`.
@@ -153,6 +158,51 @@ public final class Authorizer: Sendable {
             return .suspending {
                 await settlements.recorder.change(.release, job)
                 return .released
+            }
+        case .admitLease(let use):
+            guard let leaseStore else { return .ready(.leaseAdmitted(.failure(SettlementIntakeError.noLeaseStore))) }
+            return step(leaseStore.admit(use, now: policy.now())) { [logger] answer in
+                if case .failure(let error) = answer {
+                    logger.warning("lease store unavailable; failing closed", metadata: ["error": "\(error)"])
+                }
+                return .leaseAdmitted(answer)
+            }
+        case .consumeSignInNonce(let nonce, let expiresAt):
+            guard let leaseStore else { return .ready(.signInNonceConsumed(.failure(SettlementIntakeError.noLeaseStore))) }
+            return step(leaseStore.consumeSIWXNonce(nonce, expiresAt: expiresAt)) { [logger] answer in
+                if case .failure(let error) = answer {
+                    logger.warning("sign-in store unavailable; failing closed", metadata: ["error": "\(error)"])
+                }
+                return .signInNonceConsumed(answer)
+            }
+        case .findPaidAccess(let payer, let route, let host):
+            guard let leaseStore else { return .ready(.paidAccessFound(.failure(SettlementIntakeError.noLeaseStore))) }
+            return step(leaseStore.paidAccess(payer: payer, route: route, host: host, now: policy.now())) { answer in
+                .paidAccessFound(answer)
+            }
+        case .recordPaidAccess(let access):
+            guard let leaseStore else { return .ready(.paidAccessRecorded) }
+            return step(leaseStore.recordPaidAccess(access)) { [logger] answer in
+                if case .failure(let error) = answer {
+                    // The payment stands; only a later sign-in will not find it (the wallet pays again).
+                    logger.error("sign-in store did not record a payment", metadata: [
+                        "payment_id": "\(access.paymentID)", "payer": "\(access.payer)", "error": "\(error)"])
+                }
+                return .paidAccessRecorded
+            }
+        case .registerLease(let claims, let renewing):
+            guard let leaseStore else { return .ready(.leaseRegistered(.success(nil))) }
+            return .suspending { [logger] in
+                do {
+                    try await leaseStore.register(claims)
+                    guard let renewing else { return .leaseRegistered(.success(nil)) }
+                    return .leaseRegistered(.success(
+                        try await leaseStore.renew(jti: renewing.jti, successor: claims.jti, expiresAt: renewing.expiresAt)))
+                } catch {
+                    logger.error("lease store did not record a lease that was paid for; it is issued anyway", metadata: [
+                        "lease_id": "\(claims.jti)", "payer": "\(claims.payer)", "error": "\(error)"])
+                    return .leaseRegistered(.failure(error))
+                }
             }
         }
     }

@@ -23,7 +23,7 @@ public enum ConfigurationLoader {
 
     static let sections = [
         "server", "log", "verification", "defaults", "networks", "routes", "stores", "settlement", "facilitator",
-        "relayer", "rpc_urls", "backend", "rate_limiting", "admin",
+        "relayer", "rpc_urls", "backend", "rate_limiting", "admin", "leases", "sign_in_with_x",
     ]
 
     public static func load(
@@ -94,6 +94,23 @@ public enum ConfigurationLoader {
         configuration.routeLimits = routes.limits
         configuration.trustedProxies = TrustedProxies.parse(section["rate_limiting"], &r)
         configuration.admin = AdminSettings.parse(section["admin"], testnet: onlyTestnets, &r)
+        configuration.leases = LeaseSettings.parse(
+            section["leases"], routes: section["routes"], known: Set(routes.requirements.keys), &r)
+        configuration.signIn = SignInSettings.parse(
+            section["sign_in_with_x"], routes: section["routes"], testnet: onlyTestnets, &r)
+        if let leases = configuration.leases {
+            // A lease is served for its whole life once issued: unless the route says otherwise, it is
+            // issued only once its payment is on chain.
+            for name in leases.leaseRoutes.keys {
+                if routes.nodes[name]?.mapping?["settlement"] == nil {
+                    configuration.routeSettlement[name]?.mode = .before
+                } else if configuration.routeSettlement[name]?.mode == .after {
+                    r.problem("routes.\(name).settlement", "after cannot apply to a lease route: the sidecar itself "
+                              + "answers the purchase, there is no upstream status to wait for (use before or deferred)",
+                              routes.nodes[name])
+                }
+            }
+        }
         ConfigurationRules.check(configuration, sections: section, routes: routes, options: options, &r)
         return configuration
     }

@@ -28,6 +28,10 @@ public struct SidecarConfiguration: Sendable {
     public var trustedProxies = TrustedProxies()
     /// The admin listener (`admin.listen`) and the SHA-256 of its bearer token.
     public var admin: AdminSettings?
+    /// Lease tokens: the keyring, lease routes and the routes they open (`leases:`).
+    public var leases: LeaseSettings?
+    /// Sign-In-With-X: the nonce key and the routes that let paying wallets back in.
+    public var signIn: SignInSettings?
     /// Findings that did not refuse the file (printed by `check-config`, logged by `serve`).
     public var warnings: [ConfigurationProblem] = []
 

@@ -6,7 +6,7 @@ import X402
 /// revocations across restarts should use Redis.
 ///
 /// Expired records are dropped on access and by a sweep every `sweepInterval` writes.
-public final class EmbeddedLeaseStore: SynchronousLeaseStore {
+public final class EmbeddedLeaseStore: LeaseStore {
     private struct Lease {
         var expiresAt: Int64
         var revoked = false
@@ -34,7 +34,7 @@ public final class EmbeddedLeaseStore: SynchronousLeaseStore {
         self.now = now
     }
 
-    public func admitImmediately(_ use: LeaseUse, now: Int64) -> LeaseAdmission {
+    private func admitLocked(_ use: LeaseUse, now: Int64) -> LeaseAdmission {
         state.withLock { state in
             var lease = live(state.leases[use.jti], now: now) ?? Lease(expiresAt: use.expiresAt + retentionSeconds)
             if lease.revoked { return .refused(.revoked) }
@@ -59,11 +59,11 @@ public final class EmbeddedLeaseStore: SynchronousLeaseStore {
     }
 
     @discardableResult
-    public func releaseImmediately(jti: String, slot: String) -> Bool {
+    private func releaseLocked(jti: String, slot: String) -> Bool {
         state.withLock { state in state.leases[jti]?.slots.removeValue(forKey: slot) != nil }
     }
 
-    public func consumeSIWXNonceImmediately(_ nonce: String, expiresAt: Int64, now: Int64) -> Bool {
+    private func consumeLocked(_ nonce: String, expiresAt: Int64, now: Int64) -> Bool {
         state.withLock { state in
             if let until = state.nonces[nonce], until > now { return false }
             state.nonces[nonce] = expiresAt
@@ -72,7 +72,7 @@ public final class EmbeddedLeaseStore: SynchronousLeaseStore {
         }
     }
 
-    public func paidAccessImmediately(payer: String, route: String, host: String, now: Int64) -> PaidAccess? {
+    private func paidAccessLocked(payer: String, route: String, host: String, now: Int64) -> PaidAccess? {
         state.withLock { state in
             guard let access = state.paid[Self.paidKey(payer, route, host)], access.expiresAt > now else { return nil }
             return access
@@ -87,10 +87,12 @@ public final class EmbeddedLeaseStore: SynchronousLeaseStore {
         }
     }
 
-    public func admit(_ use: LeaseUse, now: Int64) async throws -> LeaseAdmission { admitImmediately(use, now: now) }
+    public func admit(_ use: LeaseUse, now: Int64) -> StoreAnswer<LeaseAdmission> {
+        .ready(.success(admitLocked(use, now: now)))
+    }
 
     @discardableResult
-    public func release(jti: String, slot: String) async throws -> Bool { releaseImmediately(jti: jti, slot: slot) }
+    public func release(jti: String, slot: String) async throws -> Bool { releaseLocked(jti: jti, slot: slot) }
 
     public func revoke(jti: String, expiresAt: Int64) async throws {
         let now = self.now()
@@ -126,11 +128,15 @@ public final class EmbeddedLeaseStore: SynchronousLeaseStore {
         }
     }
 
-    public func consumeSIWXNonce(_ nonce: String, expiresAt: Int64) async throws -> Bool {
-        consumeSIWXNonceImmediately(nonce, expiresAt: expiresAt, now: now())
+    public func consumeSIWXNonce(_ nonce: String, expiresAt: Int64) -> StoreAnswer<Bool> {
+        .ready(.success(consumeLocked(nonce, expiresAt: expiresAt, now: now())))
     }
 
-    public func recordPaidAccess(_ access: PaidAccess) async throws {
+    public func recordPaidAccess(_ access: PaidAccess) -> StoreAnswer<Void> {
+        .ready(.success(recordLocked(access)))
+    }
+
+    private func recordLocked(_ access: PaidAccess) {
         let now = self.now()
         state.withLock { state in
             let key = Self.paidKey(access.payer, access.route, access.host)
@@ -140,8 +146,8 @@ public final class EmbeddedLeaseStore: SynchronousLeaseStore {
         }
     }
 
-    public func paidAccess(payer: String, route: String, host: String, now: Int64) async throws -> PaidAccess? {
-        paidAccessImmediately(payer: payer, route: route, host: host, now: now)
+    public func paidAccess(payer: String, route: String, host: String, now: Int64) -> StoreAnswer<PaidAccess?> {
+        .ready(.success(paidAccessLocked(payer: payer, route: route, host: host, now: now)))
     }
 
     public func checkReady() async throws {}

@@ -96,8 +96,9 @@ public protocol LeaseStore: Sendable {
     func register(_ claims: LeaseClaims) async throws
 
     /// Checks revocation, then `maxConcurrent` (taking `use.slot`), then `maxRequests`
-    /// (incrementing the counter), all or nothing.
-    func admit(_ use: LeaseUse, now: Int64) async throws -> LeaseAdmission
+    /// (incrementing the counter), all or nothing. In process it answers in place, so a leased
+    /// request is decided on the event loop.
+    func admit(_ use: LeaseUse, now: Int64) -> StoreAnswer<LeaseAdmission>
 
     /// Gives back a concurrency slot. - Returns: false when it was not held (released or expired).
     @discardableResult
@@ -115,25 +116,15 @@ public protocol LeaseStore: Sendable {
     func renew(jti: String, successor: String, expiresAt: Int64) async throws -> LeaseRenewal
 
     /// Consumes a SIWX nonce, remembered until `expiresAt`. - Returns: true for the first call only.
-    func consumeSIWXNonce(_ nonce: String, expiresAt: Int64) async throws -> Bool
+    func consumeSIWXNonce(_ nonce: String, expiresAt: Int64) -> StoreAnswer<Bool>
 
     /// Records paid access; a record with a later `expiresAt` for the same payer, route and host
     /// is kept instead.
-    func recordPaidAccess(_ access: PaidAccess) async throws
+    func recordPaidAccess(_ access: PaidAccess) -> StoreAnswer<Void>
 
     /// The unexpired paid-access record for payer, route and host, if any.
-    func paidAccess(payer: String, route: String, host: String, now: Int64) async throws -> PaidAccess?
+    func paidAccess(payer: String, route: String, host: String, now: Int64) -> StoreAnswer<PaidAccess?>
 
     /// Throws when the store cannot serve requests (`/readyz`).
     func checkReady() async throws
-}
-
-/// A store that answers the per-request decisions in place (the in-process one): the flow can
-/// then decide on the event loop without hopping to a task.
-public protocol SynchronousLeaseStore: LeaseStore {
-    func admitImmediately(_ use: LeaseUse, now: Int64) -> LeaseAdmission
-    @discardableResult
-    func releaseImmediately(jti: String, slot: String) -> Bool
-    func consumeSIWXNonceImmediately(_ nonce: String, expiresAt: Int64, now: Int64) -> Bool
-    func paidAccessImmediately(payer: String, route: String, host: String, now: Int64) -> PaidAccess?
 }

@@ -103,7 +103,11 @@ public final class RedisLeaseStore: LeaseStore {
             ])
     }
 
-    public func admit(_ use: LeaseUse, now: Int64) async throws -> LeaseAdmission {
+    public func admit(_ use: LeaseUse, now: Int64) -> StoreAnswer<LeaseAdmission> {
+        .suspending { try await self.admitRemotely(use, now: now) }
+    }
+
+    private func admitRemotely(_ use: LeaseUse, now: Int64) async throws -> LeaseAdmission {
         if use.maxConcurrent != nil && use.slot == nil { return .refused(.concurrencyLimit) }
         let reply = try await client.run(
             Self.admit, keys: [leaseKey(use.jti), slotsKey(use.jti)],
@@ -163,7 +167,11 @@ public final class RedisLeaseStore: LeaseStore {
         }
     }
 
-    public func consumeSIWXNonce(_ nonce: String, expiresAt: Int64) async throws -> Bool {
+    public func consumeSIWXNonce(_ nonce: String, expiresAt: Int64) -> StoreAnswer<Bool> {
+        .suspending { try await self.consumeRemotely(nonce, expiresAt: expiresAt) }
+    }
+
+    private func consumeRemotely(_ nonce: String, expiresAt: Int64) async throws -> Bool {
         let reply = try await client.send(["SET", nonceKey(nonce), "1", "NX", "EXAT", String(expiresAt)])
         switch reply {
         case .simple("OK"): return true
@@ -172,7 +180,11 @@ public final class RedisLeaseStore: LeaseStore {
         }
     }
 
-    public func recordPaidAccess(_ access: PaidAccess) async throws {
+    public func recordPaidAccess(_ access: PaidAccess) -> StoreAnswer<Void> {
+        .suspending { try await self.recordRemotely(access) }
+    }
+
+    private func recordRemotely(_ access: PaidAccess) async throws {
         let value = [access.amount, access.asset, access.network, access.paymentID, String(access.expiresAt)]
             .joined(separator: "|")
         _ = try await client.run(
@@ -180,7 +192,11 @@ public final class RedisLeaseStore: LeaseStore {
             arguments: [value, String(access.expiresAt)])
     }
 
-    public func paidAccess(payer: String, route: String, host: String, now: Int64) async throws -> PaidAccess? {
+    public func paidAccess(payer: String, route: String, host: String, now: Int64) -> StoreAnswer<PaidAccess?> {
+        .suspending { try await self.paidAccessRemotely(payer: payer, route: route, host: host, now: now) }
+    }
+
+    private func paidAccessRemotely(payer: String, route: String, host: String, now: Int64) async throws -> PaidAccess? {
         guard let value = try await client.send(["GET", paidKey(payer, route, host)]).string else { return nil }
         let fields = value.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
         guard fields.count == 5, let expiresAt = Int64(fields[4]), expiresAt > now else { return nil }

@@ -20,6 +20,11 @@ public struct DecisionLog: Sendable {
         case .misconfigured: return "misconfigured"
         case .rateLimited: return "rate_limited"
         case .free: return "free"
+        case .leased: return "leased"
+        case .leaseRefused: return "lease_refused"
+        case .leaseIssued: return "lease_issued"
+        case .signedIn: return "signed_in"
+        case .signInRefused: return "sign_in_refused"
         }
     }
 
@@ -57,6 +62,31 @@ public struct DecisionLog: Sendable {
             json.field("retry_after", notice.retryAfterSeconds)
         case .free(let remaining):
             json.field("free_remaining", remaining)
+        case .leased(let grant):
+            json.field("payer", grant.claims.payer)
+            json.field("lease_id", grant.claims.jti)
+            json.field("lease_route", grant.claims.leaseRoute)
+            if grant.requests > 0 { json.field("lease_requests", grant.requests) }
+        case .leaseRefused(let failure, _):
+            json.field("reason", failure.reason.rawValue)
+            json.field("message", failure.message)
+            json.field("lease_id", optional: failure.jti)
+            json.field("payer", optional: failure.payer)
+        case .leaseIssued(let issue):
+            json.field("payer", issue.claims.payer)
+            json.field("amount", issue.grant.payment.option.amount)
+            json.field("network", issue.grant.payment.option.network.caip2)
+            json.field("payment_id", issue.grant.paymentId)
+            json.field("lease_id", issue.claims.jti)
+            json.field("lease_expires", issue.claims.expiresAt)
+            json.field("renews", optional: issue.renewed)
+        case .signedIn(let grant):
+            json.field("payer", grant.payer)
+            json.field("payment_id", grant.paymentId)
+            json.field("access_until", grant.expiresAt)
+        case .signInRefused(let reason, let message, _):
+            json.field("reason", reason)
+            json.field("message", message)
         }
         json.field("method", request.method)
         json.field("uri", String(request.uri.prefix(512)))

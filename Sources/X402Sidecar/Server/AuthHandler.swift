@@ -45,6 +45,8 @@ final class AuthHandler: ChannelInboundHandler, RemovableChannelHandler {
         switch Endpoint.find(path, admin: admin) {
         case .authorize:
             authorize(head, context: context)
+        case .lease:
+            authorize(head, context: context, leasePath: path)
         case .healthz:
             write(Self.json(.ok, #"{"status":"ok"}"#), for: head, context: context)
         case .report:
@@ -77,8 +79,15 @@ final class AuthHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    private func authorize(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
-        let request = core.keyHeaderNames.isEmpty ? AuthorizeRequest(head) : AuthorizeRequest(head, keyHeaders: core.keyHeaderNames)
+    /// - Parameter leasePath: the path of a lease purchase (`/lease/NAME`): the client talks to us
+    ///   through a plain `proxy_pass`, so it gets real statuses and the token in the body.
+    private func authorize(_ head: HTTPRequestHead, context: ChannelHandlerContext, leasePath: Substring? = nil) {
+        var request = core.keyHeaderNames.isEmpty ? AuthorizeRequest(head) : AuthorizeRequest(head, keyHeaders: core.keyHeaderNames)
+        if let leasePath {
+            request.direct = true
+            request.viaNginx = false
+            if request.route == nil { request.route = leasePath.split(separator: "/").last.map(String.init) }
+        }
         switch core.authorizer.start(request) {
         case .decided(let decision):
             finish(decision, request: request, head: head, context: context)
@@ -95,7 +104,8 @@ final class AuthHandler: ChannelInboundHandler, RemovableChannelHandler {
     private func finish(_ decision: Decision, request: AuthorizeRequest, head: HTTPRequestHead,
                         context: ChannelHandlerContext) {
         let micros = (UnixClock.monotonicNanoseconds() &- started) / 1000
-        write(core.answer(decision, request: request, latencyMicros: micros), for: head, context: context)
+        let response = core.answer(decision, request: request, latencyMicros: micros)
+        write(request.direct ? response.direct() : response, for: head, context: context)
     }
 
     private func write(_ response: DecisionResponse, for head: HTTPRequestHead, context: ChannelHandlerContext) {
@@ -159,6 +169,9 @@ extension AuthorizeRequest {
                 v2Header: v2.first, v1Header: v1.first, duplicated: v2.count > 1 || v1.count > 1))
         forwardedFor = headers.first(name: "X-Forwarded-For")
         viaNginx = headers.first(name: "X-X402-Via") == "nginx"
+        signInProof = headers.first(name: "SIGN-IN-WITH-X")
+        lease = PresentedLease.find(header: headers.first(name: "X-X402-Lease"),
+                                    authorization: headers.first(name: "Authorization"), uri: uri)
     }
 
     init(_ head: HTTPRequestHead, keyHeaders names: [String]) {

@@ -34,6 +34,10 @@ public struct DecisionResponse: Sendable, Equatable {
         public static let signature = "X-X402-Signature"
         public static let paymentResponse = "PAYMENT-RESPONSE"
         public static let paymentResponseV1 = "X-PAYMENT-RESPONSE"
+        public static let lease = "X-X402-Lease"
+        public static let leaseId = "X-X402-Lease-Id"
+        public static let leaseExpires = "X-X402-Lease-Expires"
+        public static let signedIn = "X-X402-Signed-In"
     }
 
     /// - Parameter challengeBody: `false` leaves the v1 JSON out of the body of a 401 (nginx reads
@@ -100,6 +104,42 @@ public struct DecisionResponse: Sendable, Equatable {
             headers.add(name: Header.freeRemaining, value: String(remaining))
             self.init(status: .ok, headers: headers, body: "")
 
+        case .leased(let grant):
+            self = Self.leased(grant, headers: headers, backendContext: backendContext, now: now)
+
+        case .leaseRefused(let failure, let challenge):
+            self = Self.leaseRefused(failure, challenge: challenge, headers: headers, challengeBody: challengeBody)
+
+        case .leaseIssued(let issue):
+            var response = DecisionResponse(.allow(issue.grant), backendContext: backendContext, now: now)
+            response.headers.add(name: Header.lease, value: issue.token)
+            response.headers.add(name: Header.leaseId, value: issue.claims.jti)
+            response.headers.add(name: Header.leaseExpires, value: String(issue.claims.expiresAt))
+            response.headers.add(name: "Cache-Control", value: "no-store")
+            response.headers.add(name: "Content-Type", value: "application/json")
+            response.body = Self.leaseBody(issue)
+            self = response
+
+        case .signedIn(let grant):
+            headers.add(name: Header.status, value: "200")
+            headers.add(name: Header.payer, value: grant.payer)
+            headers.add(name: Header.amount, value: grant.amount)
+            headers.add(name: Header.asset, value: grant.asset)
+            headers.add(name: Header.network, value: grant.network)
+            headers.add(name: Header.paymentId, value: grant.paymentId)
+            headers.add(name: Header.signedIn, value: "1")
+            if let backendContext {
+                headers.add(name: Header.timestamp, value: String(now))
+                headers.add(name: Header.signature, value: backendContext.sign(BackendContextSigner.message(
+                    payer: grant.payer, amount: grant.amount, network: grant.network, paymentId: grant.paymentId,
+                    transaction: "", timestamp: now)))
+            }
+            self.init(status: .ok, headers: headers, body: "")
+
+        case .signInRefused(let reason, _, let challenge):
+            self.init(.paymentRequired(challenge, failure: nil), challengeBody: challengeBody)
+            self.headers.add(name: Header.reason, value: reason)
+
         case .misconfigured(let reason):
             headers.add(name: Header.status, value: "500")
             headers.add(name: Header.reason, value: reason)
@@ -132,9 +172,18 @@ public struct BackendContextSigner: Sendable {
     }
 
     public func sign(_ grant: Grant, timestamp: Int64) -> String {
-        let message = Self.message(
+        sign(Self.message(
             payer: grant.payment.payer, amount: grant.payment.option.amount, network: grant.payment.option.network.caip2,
-            paymentId: grant.paymentId, transaction: grant.transaction ?? "", timestamp: timestamp)
-        return Hex.encode(OpenSSL.hmacSHA256(key: key, message: Array(message.utf8)), prefix: false)
+            paymentId: grant.paymentId, transaction: grant.transaction ?? "", timestamp: timestamp))
+    }
+
+    /// A leased request: the payment that bought the lease, with its transaction when known.
+    public func sign(_ lease: LeaseClaims, timestamp: Int64) -> String {
+        sign(Self.message(payer: lease.payer, amount: lease.amount, network: lease.network, paymentId: lease.paymentID,
+                          transaction: lease.transaction ?? "", timestamp: timestamp))
+    }
+
+    func sign(_ message: String) -> String {
+        Hex.encode(OpenSSL.hmacSHA256(key: key, message: Array(message.utf8)), prefix: false)
     }
 }

@@ -3,13 +3,14 @@
 /// | path | endpoint | listener |
 /// |---|---|---|
 /// | `/authorize`, `/_x402/authorize` | Nginx's auth subrequest | main |
+/// | `/lease/NAME`, `/_x402/lease/NAME` | a lease path, proxied by nginx: real 402/200 answers, the token in the body | main |
 /// | `/report`, `/_x402/report` | an upstream status for `after` settlement (HTTP form of the report socket) | main |
 /// | `/healthz` | liveness | main, admin |
 /// | `/readyz` | readiness: every configured store answers, else 503 naming the one that failed | main |
 /// | `/metrics` | Prometheus text format | main, admin |
 /// | `/admin/…` | the admin API (bearer token) | admin |
 enum Endpoint: Sendable, Equatable {
-    case authorize, report, healthz, readyz, metrics, admin
+    case authorize, lease, report, healthz, readyz, metrics, admin
 
     struct Entry {
         var path: String
@@ -23,6 +24,8 @@ enum Endpoint: Sendable, Equatable {
     static let table: [Entry] = [
         Entry(path: "/authorize", endpoint: .authorize, main: true, admin: false),
         Entry(path: "/_x402/authorize", endpoint: .authorize, main: true, admin: false),
+        Entry(path: "/lease/", prefix: true, endpoint: .lease, main: true, admin: false),
+        Entry(path: "/_x402/lease/", prefix: true, endpoint: .lease, main: true, admin: false),
         Entry(path: "/report", endpoint: .report, main: true, admin: false),
         Entry(path: "/_x402/report", endpoint: .report, main: true, admin: false),
         Entry(path: "/healthz", endpoint: .healthz, main: true, admin: true),

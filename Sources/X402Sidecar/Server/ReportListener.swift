@@ -12,13 +12,15 @@ import Synchronization
 public final class ReportListener: Service, Sendable {
     let path: String
     let mode: UInt16
-    let settlements: Settlements
+    let settlements: Settlements?
+    let leases: (any LeaseStore)?
     let logger: Logger
 
-    public init(path: String, mode: UInt16, settlements: Settlements, logger: Logger) {
+    public init(path: String, mode: UInt16, settlements: Settlements?, leases: (any LeaseStore)? = nil, logger: Logger) {
         self.path = path
         self.mode = mode
         self.settlements = settlements
+        self.leases = leases
         self.logger = logger
     }
 
@@ -30,6 +32,8 @@ public final class ReportListener: Service, Sendable {
         public var durationMilliseconds: Int?
         /// The lease's `jti`, for leased requests (their concurrency slot ends with the request).
         public var lease: String?
+        /// The concurrency slot the request held (nginx's `$request_id`).
+        public var slot: String?
     }
 
     /// The report in one datagram, or nil if it is not one:
@@ -50,9 +54,10 @@ public final class ReportListener: Service, Sendable {
                 case "bytes": report.bytes = Int(value)
                 case "duration_ms": report.durationMilliseconds = Int(value)
                 case "lease": report.lease = value.isEmpty || value == "-" ? nil : String(value.prefix(64))
+                case "slot": report.slot = value.isEmpty || value == "-" ? nil : String(value.prefix(64))
                 default: break
                 }
-            } else if report.bytes == nil, report.durationMilliseconds == nil, report.lease == nil {
+            } else if report.bytes == nil, report.durationMilliseconds == nil, report.lease == nil, report.slot == nil {
                 statuses.append(contentsOf: token.split(whereSeparator: { $0 == "," || $0 == ":" }))
             }
         }
@@ -61,12 +66,34 @@ public final class ReportListener: Service, Sendable {
         return report
     }
 
+    /// A paid request's status goes to settlement (`after`); a leased one gives its slot back.
+    static func apply(_ report: Report, settlements: Settlements?, leases: (any LeaseStore)?, logger: Logger) async {
+        if let jti = report.lease, let slot = report.slot, let leases {
+            do {
+                let released = try await leases.release(jti: jti, slot: slot)
+                logger.debug("lease slot released", metadata: ["lease_id": "\(jti)", "held": "\(released)"])
+            } catch {
+                logger.error("cannot release a lease slot (it frees itself at the lease's exp)", metadata: [
+                    "lease_id": "\(jti)", "error": "\(error)"])
+            }
+        }
+        guard report.paymentId != "-", let settlements else { return }
+        do {
+            let result = try await settlements.report(paymentId: report.paymentId, upstreamStatus: report.status)
+            logger.debug("nginx report", metadata: [
+                "payment_id": "\(report.paymentId)", "status": "\(report.status)", "result": "\(result)"])
+        } catch {
+            logger.error("cannot apply an nginx report", metadata: ["payment_id": "\(report.paymentId)", "error": "\(error)"])
+        }
+    }
+
     public func run() async throws {
         let socket = try UnixDatagramSocket(path: path, mode: mode)
         if !socket.modeSet { logger.warning("could not chmod the report socket", metadata: ["path": "\(path)"]) }
         logger.info("listening for nginx reports", metadata: ["address": "unixgram:\(path)"])
         let stopped = Atomic<Bool>(false)
         let settlements = self.settlements
+        let leases = self.leases
         let logger = self.logger
         // A plain thread with blocking reads: a datagram per paid request needs nothing more.
         let reader = Thread {
@@ -78,16 +105,7 @@ public final class ReportListener: Service, Sendable {
                     logger.warning("ignored a report datagram that does not parse", metadata: ["bytes": "\(count)"])
                     continue
                 }
-                Task {
-                    do {
-                        let result = try await settlements.report(paymentId: report.paymentId, upstreamStatus: report.status)
-                        logger.debug("nginx report", metadata: [
-                            "payment_id": "\(report.paymentId)", "status": "\(report.status)", "result": "\(result)"])
-                    } catch {
-                        logger.error("cannot apply an nginx report", metadata: [
-                            "payment_id": "\(report.paymentId)", "error": "\(error)"])
-                    }
-                }
+                Task { await ReportListener.apply(report, settlements: settlements, leases: leases, logger: logger) }
             }
         }
         reader.start()

@@ -15,13 +15,16 @@ public final class SidecarMetrics: Sendable {
     private let settlementOutcomes: [SettlementTransition.Outcome: Metrics.Counter]
     let settlementStoreFailures: Metrics.Counter
     let limiterFailures: Metrics.Counter
+    /// Leases revoked through the admin API (one per lease).
+    let leaseRevocations: Metrics.Counter
     private let inFlight: Metrics.Gauge
     private let queueJobs: [String: Metrics.Gauge]
     private let undecodableJobs: Metrics.Gauge
 
     /// The decision log's outcome words, in a stable order.
     public static let outcomes = ["paid", "payment_required", "payment_invalid", "refused", "unavailable",
-                                  "misconfigured", "rate_limited", "free"]
+                                  "misconfigured", "rate_limited", "free", "leased", "lease_refused", "lease_issued", "signed_in",
+                                  "sign_in_refused"]
 
     public init(routes: [String] = []) {
         registry = PrometheusCollectorRegistry()
@@ -44,6 +47,7 @@ public final class SidecarMetrics: Sendable {
         self.settlementOutcomes = settlementOutcomes
         settlementStoreFailures = Metrics.Counter(label: "x402_settlement_store_failures_total", factory: factory)
         limiterFailures = Metrics.Counter(label: "x402_ratelimit_store_failures_total", factory: factory)
+        leaseRevocations = Metrics.Counter(label: "x402_lease_revocations_total", factory: factory)
         inFlight = Metrics.Gauge(label: "x402_requests_in_flight", factory: factory)
         var queueJobs: [String: Metrics.Gauge] = [:]
         for state in ["pending", "held", "dead"] {

@@ -69,10 +69,12 @@ extension Settlements {
 enum SettlementIntakeError: Error, CustomStringConvertible {
     case queueUnavailable
     case noFacilitator
+    case noLeaseStore
     var description: String {
         switch self {
         case .queueUnavailable: "settlement queue unavailable"
         case .noFacilitator: "no facilitator configured"
+        case .noLeaseStore: "no lease store configured"
         }
     }
 }
