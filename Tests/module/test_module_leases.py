@@ -238,6 +238,8 @@ def test_a_revoked_lease_cuts_the_open_stream_at_the_next_recheck(stack, kind):
     assert all(r["x-x402-lease"] == token for r in rechecks)
     assert rechecks[0]["x-x402-route"] == "stream" and rechecks[0]["x-x402-via"] == "nginx"
     assert rechecks[0]["x-original-uri"] == f"/revocable-{kind}?revoke"
+    # the request's $request_id, as in the decision and the report's slot=: the same on every recheck
+    assert len({r["x-request-id"] for r in rechecks}) == 1 and len(rechecks[0]["x-request-id"]) == 32
     assert ("lease %s refused by the sidecar on a stream recheck (lease_revoked)" % document["jti"]
             in stack.nginx.error_log())
     wait_for(lambda: [s for s in stack.streams.streams if s["path"] == f"/revocable-{kind}?revoke" and s["end"]],

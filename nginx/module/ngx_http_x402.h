@@ -194,6 +194,7 @@ ngx_int_t ngx_http_x402_cache_get(ngx_pool_t *pool, ngx_str_t *token,
     ngx_http_x402_lease_t **leasep);
 void ngx_http_x402_cache_put(ngx_str_t *token, ngx_http_x402_lease_t *lease,
     ngx_log_t *log);
+void ngx_http_x402_cache_free(void);
 ngx_uint_t ngx_http_x402_lease_recheck_due(ngx_http_x402_lease_t *lease,
     time_t recheck);
 void ngx_http_x402_lease_rechecked(ngx_http_x402_lease_t *lease);

@@ -170,3 +170,19 @@ ngx_http_x402_lease_pack(u_char *p, ngx_http_x402_lease_t *lease)
 
     return copy;
 }
+
+
+/* the worker exits: the module may be unloaded with the cycle */
+
+void
+ngx_http_x402_cache_free(void)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < NGX_HTTP_X402_CACHE_SLOTS; i++) {
+        if (ngx_http_x402_cache[i]) {
+            ngx_free(ngx_http_x402_cache[i]);
+            ngx_http_x402_cache[i] = NULL;
+        }
+    }
+}

@@ -60,6 +60,7 @@ static void *ngx_http_x402_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_x402_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static ngx_int_t ngx_http_x402_init(ngx_conf_t *cf);
+static void ngx_http_x402_exit_process(ngx_cycle_t *cycle);
 static char *ngx_http_x402(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static char *ngx_http_x402_fail(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -148,7 +149,7 @@ ngx_module_t  ngx_http_x402_module = {
     NULL,                                  /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
+    ngx_http_x402_exit_process,            /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
@@ -1093,6 +1094,13 @@ ngx_http_x402_init(ngx_conf_t *cf)
     ngx_http_top_header_filter = ngx_http_x402_header_filter;
 
     return NGX_OK;
+}
+
+
+static void
+ngx_http_x402_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_x402_cache_free();
 }
 
 

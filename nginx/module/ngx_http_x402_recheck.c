@@ -29,6 +29,8 @@ static ngx_http_x402_recheck_t *ngx_http_x402_recheck_slot(ngx_str_t *jti);
 static ngx_http_x402_recheck_t
     ngx_http_x402_rechecks[NGX_HTTP_X402_RECHECK_SLOTS];
 
+static ngx_str_t   ngx_http_x402_request_id = ngx_string("request_id");
+
 
 /*
  * Whether this worker must ask the sidecar about the lease now: always for
@@ -93,7 +95,8 @@ ngx_http_x402_recheck_slot(ngx_str_t *jti)
  *
  *     GET /authorize HTTP/1.0
  *     X-X402-Recheck: stream
- *     X-X402-Lease: TOKEN             (and the headers server.conf sets)
+ *     X-X402-Lease: TOKEN             (and the headers server.conf sets,
+ *     X-Request-ID: $request_id        the request's, its lease slot too)
  *
  * and reads the answer's head: 200 with "X-X402-Status: 200" keeps the
  * request, 401 or 403 (a refused lease: revoked, or any refusal) closes
@@ -156,15 +159,32 @@ ngx_http_x402_probe_arm(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
 static ngx_int_t
 ngx_http_x402_probe_build(ngx_http_x402_probe_t *probe)
 {
-    u_char               *p;
-    size_t                len;
-    ngx_str_t             scheme, host;
-    ngx_http_request_t   *r, *mr;
-    ngx_http_x402_ctx_t  *ctx;
+    u_char                     *p;
+    size_t                      len;
+    ngx_str_t                   scheme, host, rid;
+    ngx_http_request_t         *r, *mr;
+    ngx_http_x402_ctx_t        *ctx;
+    ngx_http_variable_value_t  *vv;
 
     r = probe->request;
     mr = r->main;
     ctx = probe->ctx;
+
+    /*
+     * $request_id, as the decision's X-Request-ID and the report's slot=:
+     * the sidecar knows which request (and concurrency slot) is rechecked
+     */
+
+    vv = ngx_http_get_variable(r, &ngx_http_x402_request_id,
+                               ngx_hash_key(ngx_http_x402_request_id.data,
+                                            ngx_http_x402_request_id.len));
+
+    ngx_str_null(&rid);
+
+    if (vv && !vv->not_found && vv->len <= 64) {
+        rid.data = vv->data;
+        rid.len = vv->len;
+    }
 
     ngx_str_set(&scheme, "http");
 
@@ -193,6 +213,7 @@ ngx_http_x402_probe_build(ngx_http_x402_probe_t *probe)
           + sizeof("X-Forwarded-Proto: " CRLF) - 1 + scheme.len
           + sizeof("X-Forwarded-Host: " CRLF) - 1 + host.len
           + sizeof("X-Real-IP: " CRLF) - 1 + r->connection->addr_text.len
+          + sizeof("X-Request-ID: " CRLF) - 1 + rid.len
           + sizeof(CRLF) - 1;
 
     probe->out = ngx_create_temp_buf(r->pool, len);
@@ -216,7 +237,13 @@ ngx_http_x402_probe_build(ngx_http_x402_probe_t *probe)
     p = ngx_sprintf(p, "X-Original-Method: %V" CRLF, &mr->method_name);
     p = ngx_sprintf(p, "X-Forwarded-Proto: %V" CRLF, &scheme);
     p = ngx_sprintf(p, "X-Forwarded-Host: %V" CRLF, &host);
-    p = ngx_sprintf(p, "X-Real-IP: %V" CRLF CRLF, &r->connection->addr_text);
+    p = ngx_sprintf(p, "X-Real-IP: %V" CRLF, &r->connection->addr_text);
+
+    if (rid.len) {
+        p = ngx_sprintf(p, "X-Request-ID: %V" CRLF, &rid);
+    }
+
+    p = ngx_cpymem(p, CRLF, sizeof(CRLF) - 1);
 
     probe->out->last = p;
 
