@@ -11,7 +11,9 @@ and the peer (the official x402 FastAPI middleware under uvicorn). Runs wrk agai
             journal and Redis ledgers
   replay    the same payment again and again → 402
   ratelimit a rate-limited request → 429 (in-process limiter, and Redis)
-  lease     (not built yet)
+  module    the same through ngx_http_x402_module (`x402 ROUTE;`, its own nginx with load_module):
+            unpaid → 402, a lease checked inside nginx (no subrequest), fresh payments, and a
+            plain location without auth (the ceiling)
 
 and the peer's 402 and paid paths. Every scenario runs between two anchor runs and its ratio is to
 their mean, so the drift of a shared machine's speed cancels out. Prints a Markdown table (req/s,
@@ -36,6 +38,9 @@ import bench_leases  # noqa: E402
 
 RUN = os.path.join(ROOT, ".run", "bench")
 RELEASE = os.path.join(ROOT, ".build", "release")
+# Release binaries built elsewhere (another worktree) may be named here.
+SIDECAR = os.environ.get("X402_BENCH_SIDECAR", os.path.join(RELEASE, "x402-sidecar"))
+MICRO = os.environ.get("X402_BENCH_MICRO", os.path.join(RELEASE, "x402-micro"))
 WRK_SCRIPT = os.path.join(ROOT, "Benchmarks", "wrk", "bench.lua")
 
 
@@ -115,6 +120,50 @@ http {{
 """
 
 
+# ngx_http_x402_module's nginx for the module rows (see run_module): the anchor exactly as above,
+# the ceiling (the same file, no auth), and `x402 ROUTE;` locations.
+MODULE_NGINX_CONF = """\
+load_module {so};
+worker_processes {workers};
+user root;
+error_log {run}/nginx-error.log warn;
+pid {run}/nginx.pid;
+events {{ worker_connections 8192; }}
+http {{
+    access_log off;
+    client_body_temp_path {run}/tmp/body;
+    proxy_temp_path {run}/tmp/proxy;
+    fastcgi_temp_path {run}/tmp/fastcgi;
+    uwsgi_temp_path {run}/tmp/uwsgi;
+    scgi_temp_path {run}/tmp/scgi;
+    include {run}/x402-module/http.conf;
+    upstream anchor_auth {{ server unix:{run}/anchor.sock; keepalive 64; }}
+    server {{
+        listen unix:{run}/anchor.sock;
+        location / {{ return 204; }}
+    }}
+    server {{
+        listen 127.0.0.1:{port} reuseport backlog=4096;
+        root {www};
+        default_type application/json;
+        include {run}/x402-module/server.conf;
+        location = /_anchor_auth {{
+            internal;
+            proxy_pass http://anchor_auth;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_pass_request_body off;
+            proxy_set_header Content-Length "";
+        }}
+        location /anchor {{ auth_request /_anchor_auth; try_files /ok.json =404; }}
+        location /plain {{ try_files /ok.json =404; }}
+        location /paid {{ x402 bench; try_files /ok.json =404; }}
+        location /leased {{ x402 bench; x402_lease_keys {keys}; try_files /ok.json =404; }}
+    }}
+}}
+"""
+
+
 class Bench:
     def __init__(self, args):
         self.args = args
@@ -163,7 +212,7 @@ class Bench:
                                           relayer_key=info["sidecarRelayer"]["privateKey"], stores=stores,
                                           lease_top=bench_leases.TOP, lease_routes=bench_leases.ROUTES))
         log = open(os.path.join(RUN, "sidecar.log"), "a")
-        self.sidecar = subprocess.Popen([os.path.join(RELEASE, "x402-sidecar"), "serve", "--config", config],
+        self.sidecar = subprocess.Popen([SIDECAR, "serve", "--config", config],
                                         stdout=log, stderr=log)
         url = f"http://127.0.0.1:{self.sidecar_port}/readyz"
         wait_for(lambda: requests.get(url, timeout=1).status_code == 200, what="sidecar")
@@ -233,7 +282,7 @@ class Bench:
         info = self.devnet.info
         env = dict(os.environ, X402_EMIT_KEY=key, X402_EMIT_ASSET=info["token"], X402_EMIT_PAY_TO=info["payTo"]["address"],
                    X402_EMIT_CHAIN_ID="84532", X402_EMIT_AMOUNT="10000", X402_EMIT_MAX_TIMEOUT="3000")
-        sh(os.path.join(RELEASE, "x402-micro"), "--emit-payments", str(count), path, env=env, stdout=subprocess.DEVNULL)
+        sh(MICRO, "--emit-payments", str(count), path, env=env, stdout=subprocess.DEVNULL)
 
     # -- the run ----------------------------------------------------------------------------------
     def run(self):
@@ -272,11 +321,80 @@ class Bench:
                 memory[f"{store}, {workers} worker(s)"] = self.sidecar_memory()
                 self.stop_nginx()
                 self.stop_sidecar()
+        if not self.args.no_module:
+            self.run_module(payments)
         if not self.args.no_peer:
             self.run_peer()
         self.memory = memory
         self.micro = self.run_micro()
         self.report(time.time() - started)
+
+    # -- ngx_http_x402_module rows (begin) ------------------------------------------------------
+    # Their own nginx (load_module, nginx/module/{http,server}.conf, the same anchor location) in
+    # .run/bench/module, in front of a fresh sidecar on the embedded ledger; each scenario is
+    # bracketed by that nginx's anchor runs like the stock ones.
+    def start_module_nginx(self, workers):
+        from stack import MODULE_SO, render_module_includes
+        run = os.path.join(RUN, "module")
+        for sub in ("tmp/body", "tmp/proxy", "tmp/fastcgi", "tmp/uwsgi", "tmp/scgi"):
+            os.makedirs(os.path.join(run, sub), exist_ok=True)
+        target = render_module_includes(run, RUN)
+        # As the stock rows: no reports (the stock bench drops its access_log reports too).
+        http_conf = os.path.join(target, "http.conf")
+        with open(http_conf) as f:
+            text = f.read()
+        with open(http_conf, "w") as f:
+            f.write("\n".join(l for l in text.splitlines() if not l.startswith("x402_report")) + "\n")
+        sys.path.insert(0, os.path.join(ROOT, "Tests", "module"))
+        from harness import write_key_file
+        keys = write_key_file(os.path.join(run, "lease.keys"))
+        self.module_nginx_port = free_port()
+        conf = os.path.join(run, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(MODULE_NGINX_CONF.format(so=MODULE_SO, run=run, www=os.path.join(RUN, "www"),
+                                             port=self.module_nginx_port, workers=workers, keys=keys))
+        sh("nginx", "-t", "-q", "-c", conf, "-p", run)
+        sh("nginx", "-c", conf, "-p", run)
+        wait_for(lambda: requests.get(f"http://127.0.0.1:{self.module_nginx_port}/anchor", timeout=1).status_code
+                 == 200, what="module nginx")
+        return f"http://127.0.0.1:{self.module_nginx_port}"
+
+    def stop_module_nginx(self):
+        run = os.path.join(RUN, "module")
+        subprocess.run(["nginx", "-c", os.path.join(run, "nginx.conf"), "-p", run, "-s", "quit"], check=False)
+        wait_for(lambda: not os.path.exists(os.path.join(run, "nginx.pid")), timeout=15, what="module nginx to stop")
+
+    def module_lease(self, alg="HS256"):
+        """A lease for route bench, signed with the key file's HS256 or Ed25519 key, valid for the
+        run: the module verifies it in process and never asks the sidecar (no counters, no recheck)."""
+        from harness import claims, mint
+        return mint(claims(routes=["bench"], ttl=3600, aud="bench.local"), alg=alg)
+
+    def run_module(self, payments):
+        for workers in self.args.workers:
+            print(f"== ngx_http_x402_module, nginx with {workers} worker(s)", flush=True)
+            self.start_sidecar("embedded", workers)
+            base = self.start_module_nginx(workers)
+            try:
+                self.anchor(base, workers)
+                self.scenario("plain location, no auth (ceiling)", workers, base, dict(TARGET="/plain"), 200)
+                self.scenario("module: unpaid → 402", workers, base, dict(TARGET="/paid"), 402)
+                self.scenario("module: lease-valid (HS256), checked in nginx", workers, base,
+                              dict(TARGET="/leased", HEADER_NAME="X-X402-Lease", HEADER_VALUE=self.module_lease()), 200)
+                self.scenario("module: lease-valid (EdDSA), checked in nginx", workers, base,
+                              dict(TARGET="/leased", HEADER_NAME="X-X402-Lease",
+                                   HEADER_VALUE=self.module_lease("EdDSA")), 200)
+                self.scenario("module: paid, fresh payments (embedded)", workers, base,
+                              dict(TARGET="/paid", PAYMENTS=payments), 200)
+            finally:
+                self.stop_module_nginx()
+                self.stop_sidecar()
+
+    def cleanup_module(self):
+        run = os.path.join(RUN, "module")
+        subprocess.run(["nginx", "-c", os.path.join(run, "nginx.conf"), "-p", run, "-s", "quit"],
+                       capture_output=True, check=False)
+    # -- ngx_http_x402_module rows (end) --------------------------------------------------------
 
     def run_peer(self):
         print("== peer: the official x402 FastAPI middleware (uvicorn, 1 worker), same devnet facilitator", flush=True)
@@ -302,7 +420,7 @@ class Bench:
 
     def run_micro(self):
         path = os.path.join(RUN, "micro.json")
-        sh(os.path.join(RELEASE, "x402-micro"), "--json", path, stdout=subprocess.DEVNULL)
+        sh(MICRO, "--json", path, stdout=subprocess.DEVNULL)
         with open(path) as f:
             return json.load(f)
 
@@ -353,6 +471,7 @@ class Bench:
     def cleanup(self):
         subprocess.run(["nginx", "-c", os.path.join(RUN, "nginx.conf"), "-p", RUN, "-s", "quit"],
                        capture_output=True, check=False)
+        self.cleanup_module()
         if getattr(self, "sidecar", None) and self.sidecar.poll() is None:
             self.sidecar.kill()
         if getattr(self, "devnet", None):
@@ -375,6 +494,7 @@ def main():
     parser.add_argument("--siwx-proofs", type=int, default=4000, help="sign-in proofs per SIWX run")
     parser.add_argument("--peer-connections", type=int, default=4)
     parser.add_argument("--no-peer", action="store_true")
+    parser.add_argument("--no-module", action="store_true", help="skip the ngx_http_x402_module rows")
     args = parser.parse_args()
     os.environ.pop("X402_TEST_DEVNET_INFO", None)
     bench = Bench(args)

@@ -1,6 +1,7 @@
 """Starts the real parts on 127.0.0.1 for end-to-end tests and the demo: the devnet (or reuses
-one named by X402_TEST_DEVNET_INFO), the sidecar binary, nginx with our include files, and a
-test backend that records what it receives and checks the sidecar's HMAC."""
+one named by X402_TEST_DEVNET_INFO), the sidecar binary, nginx with our include files (the stock
+integration, nginx/x402/) or with ngx_http_x402_module (nginx/module/), and a test backend that
+records what it receives and checks the sidecar's HMAC."""
 import hashlib
 import hmac
 import json
@@ -22,6 +23,10 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 NGINX_BIN = os.environ.get("X402_NGINX", shutil.which("nginx") or "/usr/sbin/nginx")
 SIDECAR_BIN = os.environ.get("X402_SIDECAR_BIN", os.path.join(ROOT, ".build", "debug", "x402-sidecar"))
 BACKEND_SECRET = "e2e-backend-secret-0123456789abcdef"
+MODULE_DIR = os.path.join(ROOT, "nginx", "module")
+MODULE_SO = os.environ.get("X402_MODULE_SO", os.path.join(MODULE_DIR, "build", "ngx_http_x402_module.so"))
+# The two ways to protect a location (README, "Protect a location").
+INTEGRATIONS = ("stock", "module")
 
 sys.path.insert(0, os.path.join(ROOT, "deploy", "demo"))
 from streaming import serve_sse, serve_websocket_echo  # noqa: E402
@@ -293,7 +298,7 @@ class Sidecar:
 # ---------------------------------------------------------------------------------------------
 
 NGINX_CONF = """\
-worker_processes {workers};
+{load_module}worker_processes {workers};
 user root;
 error_log {run}/error.log info;
 pid {run}/nginx.pid;
@@ -305,36 +310,32 @@ http {{
     fastcgi_temp_path {run}/tmp/fastcgi;
     uwsgi_temp_path {run}/tmp/uwsgi;
     scgi_temp_path {run}/tmp/scgi;
-    include {run}/x402/http.conf;
+    include {run}/{includes}/http.conf;
     upstream backend {{ server 127.0.0.1:{backend_port}; keepalive 32; }}
     server {{
         listen 127.0.0.1:{port};
-        include {run}/x402/server.conf;
+        include {run}/{includes}/server.conf;
+{server_extra}
         location /weather {{
-            set $x402_route weather;
-            include {run}/x402/protect.conf;
+            {protect[weather]}
             proxy_pass http://backend;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
         }}
         location /before {{
-            set $x402_route before;
-            include {run}/x402/protect.conf;
+            {protect[before]}
             proxy_pass http://backend;
         }}
         location /after {{
-            set $x402_route after;
-            include {run}/x402/protect.conf;
+            {protect[after]}
             proxy_pass http://backend;
         }}
         location /facilitated {{
-            set $x402_route facilitated;
-            include {run}/x402/protect.conf;
+            {protect[facilitated]}
             proxy_pass http://backend;
         }}
         location /checked {{
-            set $x402_route checked;
-            include {run}/x402/protect.conf;
+            {protect[checked]}
             proxy_pass http://backend;
         }}
         location /free {{
@@ -342,8 +343,7 @@ http {{
         }}
         # A backend that is down: nothing listens on this port.
         location /after-down {{
-            set $x402_route after;
-            include {run}/x402/protect.conf;
+            {protect[after]}
             proxy_pass http://127.0.0.1:{dead_port};
             proxy_connect_timeout 1s;
         }}
@@ -351,6 +351,19 @@ http {{
     }}
 }}
 """
+
+
+class Protect(dict):
+    """The lines that protect a location with route `name`, for one integration."""
+
+    def __init__(self, integration, run_dir):
+        super().__init__()
+        self.integration, self.run_dir = integration, run_dir
+
+    def __missing__(self, name):
+        if self.integration == "module":
+            return f"x402 {name};"
+        return f"set $x402_route {name};\n            include {self.run_dir}/x402/protect.conf;"
 
 
 def render_includes(run_dir):
@@ -366,21 +379,48 @@ def render_includes(run_dir):
     return target
 
 
+def render_module_includes(run_dir, sidecar_dir=None):
+    """nginx/module/{http,server}.conf with /run/x402/ pointed at the sidecar's run directory."""
+    target = os.path.join(run_dir, "x402-module")
+    os.makedirs(target, exist_ok=True)
+    for name in ("http.conf", "server.conf"):
+        with open(os.path.join(MODULE_DIR, name)) as f:
+            text = f.read().replace("/run/x402/", (sidecar_dir or run_dir).rstrip("/") + "/")
+        with open(os.path.join(target, name), "w") as f:
+            f.write(text)
+    return target
+
+
 class Nginx:
-    def __init__(self, run_dir, backend_port, workers=1, port=None, routes=(), locations=""):
+    """nginx in front of the sidecar in `run_dir`: integration "stock" (auth_request and our
+    include files) or "module" (load_module ngx_http_x402_module, `x402 ROUTE;` locations).
+    `locations` is extra nginx text ("{run}" is replaced by `run_dir`)."""
+
+    def __init__(self, run_dir, backend_port, workers=1, port=None, routes=(), locations="", integration="stock"):
         self.run_dir = run_dir
+        self.integration = integration
         self.port = port or free_port()
         for sub in ("tmp/body", "tmp/proxy", "tmp/fastcgi", "tmp/uwsgi", "tmp/scgi"):
             os.makedirs(os.path.join(run_dir, sub), exist_ok=True)
-        render_includes(run_dir)
+        protect = Protect(integration, run_dir)
+        if integration == "module":
+            if not os.path.exists(MODULE_SO):
+                raise RuntimeError(f"{MODULE_SO} is not built: run `make module`")
+            render_module_includes(run_dir)
+            load_module, includes = f"load_module {MODULE_SO};\n", "x402-module"
+            # The stock files log in protect.conf; with the module the server logs every request.
+            server_extra = f"        access_log {run_dir}/x402.log x402_json;"
+        else:
+            render_includes(run_dir)
+            load_module, includes, server_extra = "", "x402", ""
         self.conf = os.path.join(run_dir, "nginx.conf")
         with open(self.conf, "w") as f:
             extra = "".join(
-                f"        location /{name} {{\n            set $x402_route {name};\n"
-                f"            include {run_dir}/x402/protect.conf;\n            proxy_pass http://backend;\n        }}\n"
-                for name in routes) + locations.replace("{run}", run_dir)
+                f"        location /{name} {{\n            {protect[name]}\n            proxy_pass http://backend;\n"
+                "        }\n" for name in routes) + locations.replace("{run}", run_dir)
             f.write(NGINX_CONF.format(run=run_dir, port=self.port, backend_port=backend_port, workers=workers,
-                                      extra_locations=extra, dead_port=free_port()))
+                                      extra_locations=extra, dead_port=free_port(), protect=protect,
+                                      load_module=load_module, includes=includes, server_extra=server_extra))
 
     @property
     def url(self):

@@ -1,5 +1,7 @@
-"""End to end through a real nginx (our include files, stock auth_request), the sidecar binary,
-the devnet, and the official x402 Python client as the payer."""
+"""End to end through a real nginx, the sidecar binary, the devnet, and the official x402 Python
+client as the payer. Every test that uses `stack` runs twice, once per integration: the stock
+include files (auth_request, nginx/x402/) and ngx_http_x402_module (`x402 ROUTE;`, nginx/module/);
+`--integration stock|module` picks one."""
 import asyncio
 import os
 import shutil
@@ -11,6 +13,8 @@ from payments import async_client, decode, encode, sync_client, v1_header, v2_he
 from stack import NGINX_BIN, render_includes, wait_for
 from x402.http.clients import wrapRequestsWithPayment
 from x402.http.clients.httpx import x402HttpxClient
+
+INTEGRATION_PARAMETRIZED = True
 
 PRICE = {"weather": 10000, "before": 20000, "after": 30000, "facilitated": 40000}
 
@@ -84,7 +88,9 @@ def test_v1_payment_in_x_payment(stack):
     response = requests.get(stack.nginx.url + "/weather?flavour=v1",
                             headers={"X-PAYMENT": v1_header(sync_client(key), challenge)})
     assert response.status_code == 200, response.text
-    assert stack.backend.requests_to("flavour=v1")[-1]["headers"]["x-x402-payer"] == address.lower()
+    seen = stack.backend.requests_to("flavour=v1")[-1]["headers"]
+    assert seen["x-x402-payer"] == address.lower() and seen["x-x402-version"] == "1"
+    assert "x-payment" not in seen
 
 
 def test_replayed_header_is_refused_with_used_nonce(stack):

@@ -8,7 +8,7 @@ import pytest
 HERE = os.path.dirname(__file__)
 sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
 sys.path.insert(0, HERE)
-from harness import MODULE_SO, ModuleNginx, StreamBackend, write_key_file  # noqa: E402
+from harness import MODULE_SO, Authorizer, ModuleNginx, StreamBackend, write_key_file  # noqa: E402
 from stack import ROOT, Backend, Devnet, Sidecar, free_port  # noqa: E402
 
 EXTRA_ROUTES = """\
@@ -57,6 +57,45 @@ LOCATIONS = """\
             x402 stream;
             x402_lease_keys {keys};
             x402_report unix:{report} extended;
+            proxy_pass http://streams;
+            proxy_buffering off;
+            proxy_read_timeout 1h;
+        }}
+        # Streams rechecked every second while open: the decision and the rechecks go to a
+        # stand-in /authorize (allow, then revoke), or the rechecks to the real sidecar.
+        location = /_x402/fake-authorize {{
+            internal;
+            proxy_pass http://127.0.0.1:{authorizer}/authorize;
+            proxy_pass_request_body off;
+            proxy_set_header Content-Length "";
+        }}
+        location /revocable-sse {{
+            x402 stream;
+            x402_sidecar /_x402/fake-authorize;
+            x402_lease_keys {keys};
+            x402_lease_recheck 1s;
+            x402_recheck_sidecar 127.0.0.1:{authorizer};
+            proxy_pass http://streams;
+            proxy_buffering off;
+            proxy_read_timeout 1h;
+        }}
+        location /revocable-ws {{
+            x402 stream;
+            x402_sidecar /_x402/fake-authorize;
+            x402_lease_keys {keys};
+            x402_lease_recheck 1s;
+            x402_recheck_sidecar 127.0.0.1:{authorizer};
+            proxy_pass http://streams;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection "upgrade";
+            proxy_read_timeout 1h;
+        }}
+        location /recheck-real-sse {{
+            x402 stream;
+            x402_sidecar /_x402/fake-authorize;
+            x402_lease_keys {keys};
+            x402_lease_recheck 1s;
             proxy_pass http://streams;
             proxy_buffering off;
             proxy_read_timeout 1h;
@@ -120,7 +159,8 @@ def stack(devnet, run_root):
     sidecar = Sidecar(os.path.join(run, "sidecar"), devnet, extra_routes=EXTRA_ROUTES).start()
     keys = write_key_file(os.path.join(run, "lease.keys"))
     reports = Reports(os.path.join(run, "lease-report.sock"))
-    locations = LOCATIONS.format(dead_port=free_port(), keys=keys, report=reports.path)
+    authorizer = Authorizer()
+    locations = LOCATIONS.format(dead_port=free_port(), keys=keys, report=reports.path, authorizer=authorizer.port)
     http_extra = "    upstream streams { server 127.0.0.1:%d; }\n" % streams.port
     nginx = ModuleNginx(os.path.join(run, "nginx"), sidecar.run_dir, backend.port, locations, http_extra).start()
 
@@ -128,9 +168,10 @@ def stack(devnet, run_root):
         pass
 
     s = Stack()
-    s.devnet, s.backend, s.streams, s.sidecar, s.nginx, s.reports, s.run = (
-        devnet, backend, streams, sidecar, nginx, reports, run)
+    s.devnet, s.backend, s.streams, s.sidecar, s.nginx, s.reports, s.run, s.authorizer = (
+        devnet, backend, streams, sidecar, nginx, reports, run, authorizer)
     yield s
+    authorizer.stop()
     nginx.stop()
     sidecar.stop()
     backend.stop()

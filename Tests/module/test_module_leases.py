@@ -1,11 +1,14 @@
 """Leases checked inside nginx (x402_lease_keys): the token format of issue 13 minted here with the
 key file's keys, exactly as the sidecar will issue it; every bad token refused without reaching the
-backend; SSE and WebSocket streams closed at `exp` by the module's own timer; the report datagram
-of a leased request; the sidecar asked when the lease has counters or is due for a recheck."""
+backend, with the sidecar's LeaseRefusal reason codes; SSE and WebSocket streams closed at `exp` by
+the module's own timer, and sooner when a stream recheck finds the lease refused (revoked); the
+report datagram of a leased request; the sidecar asked when the lease has counters or is due for a
+recheck."""
 import base64
 import hashlib
 import hmac
 import json
+import threading
 import time
 
 import pytest
@@ -77,14 +80,14 @@ BAD_TOKENS = {
     "signature of another token": (lambda: mint(claims()).rsplit(".", 1)[0] + "." + mint(claims()).rsplit(".", 1)[1],
                                    "lease_bad_signature"),
     "alg none, no signature": (lambda: mint(claims(), alg="none", header={"alg": "none", "typ": "JWT", "kid": "hs1"}),
-                               "lease_malformed"),
+                               "lease_unsupported_alg"),
     "alg none, some signature": (lambda: mint(claims(), alg="none",
                                               header={"alg": "none", "typ": "JWT", "kid": "hs1"}) + "AAAA",
                                  "lease_unsupported_alg"),
     "HS256 keyed with the EdDSA public key": (
         lambda: forged_hs256({"alg": "HS256", "typ": "JWT", "kid": "ed1"}, claims(), ED_PUBLIC),
-        "lease_unsupported_alg"),
-    "EdDSA under the HS256 key id": (lambda: mint(claims(), alg="EdDSA", kid="hs1"), "lease_unsupported_alg"),
+        "lease_alg_mismatch"),
+    "EdDSA under the HS256 key id": (lambda: mint(claims(), alg="EdDSA", kid="hs1"), "lease_alg_mismatch"),
     "HS384": (lambda: forged_hs256({"alg": "HS384", "typ": "JWT", "kid": "hs1"}, claims(), HS_SECRET),
               "lease_unsupported_alg"),
     "RS256": (lambda: forged_hs256({"alg": "RS256", "typ": "JWT", "kid": "hs1"}, claims(), HS_SECRET),
@@ -92,15 +95,19 @@ BAD_TOKENS = {
     "unknown kid": (lambda: mint(claims(), kid="nope"), "lease_unknown_key"),
     "crit header": (lambda: forged_hs256({"alg": "HS256", "kid": "hs1", "crit": ["exp"]}, claims(), HS_SECRET),
                     "lease_malformed"),
+    "another header parameter": (lambda: forged_hs256({"alg": "HS256", "kid": "hs1", "jku": "https://x"}, claims(),
+                                                      HS_SECRET), "lease_malformed"),
+    "kid with a slash": (lambda: forged_hs256({"alg": "HS256", "kid": "../hs1"}, claims(), HS_SECRET),
+                         "lease_malformed"),
     "expired": (lambda: mint(claims(ttl=-10)), "lease_expired"),
     "nbf in the future": (lambda: mint(claims(nbf=int(time.time()) + 120)), "lease_not_yet_valid"),
     "wrong route": (lambda: mint(claims(routes=["weather"])), "lease_wrong_route"),
     "wrong host": (lambda: mint(claims(aud="other.example")), "lease_wrong_host"),
-    "wrong issuer": (lambda: mint(claims(iss="someone-else")), "lease_bad_claims"),
-    "uppercase payer": (lambda: mint(claims(sub="0x" + "AB" * 20)), "lease_bad_claims"),
-    "exp as a string": (lambda: mint(claims(exp=str(int(time.time()) + 60))), "lease_bad_claims"),
-    "routes not an array": (lambda: mint(claims(x402_routes="stream")), "lease_bad_claims"),
-    "header injection in a claim": (lambda: mint(claims(x402_asset="0x1\r\nX-Evil: 1")), "lease_bad_claims"),
+    "wrong issuer": (lambda: mint(claims(iss="someone-else")), "lease_wrong_issuer"),
+    "uppercase payer": (lambda: mint(claims(sub="0x" + "AB" * 20)), "lease_malformed"),
+    "exp as a string": (lambda: mint(claims(exp=str(int(time.time()) + 60))), "lease_malformed"),
+    "routes not an array": (lambda: mint(claims(x402_routes="stream")), "lease_malformed"),
+    "header injection in a claim": (lambda: mint(claims(x402_asset="0x1\r\nX-Evil: 1")), "lease_malformed"),
     "garbage base64": (lambda: "@@@@.####.$$$$", "lease_malformed"),
     "padding": (lambda: mint(claims()) + "==", "lease_malformed"),
     "four segments": (lambda: mint(claims()) + ".AAAA", "lease_malformed"),
@@ -110,7 +117,7 @@ BAD_TOKENS = {
                               "lease_malformed"),
     "duplicate claim, signed": (lambda: signed_payload(json.dumps(claims())[:-1].encode() + b', "iss": "x"}'),
                                 "lease_malformed"),
-    "oversized": (lambda: mint(claims(padding="x" * 5000)), "lease_too_large"),
+    "oversized": (lambda: mint(claims(padding="x" * 5000)), "lease_malformed"),
 }
 
 
@@ -195,3 +202,90 @@ def test_a_stream_without_a_lease_is_not_opened(stack):
     status, _, data = stream_until_closed(stack.nginx, "/sse?nolease", [], limit=5)
     assert status == 402
     assert not [s for s in stack.streams.streams if s["path"] == "/sse?nolease"]
+
+
+def revoke_after(stack, seconds):
+    def revoke():
+        time.sleep(seconds)
+        stack.authorizer.allow = False
+
+    thread = threading.Thread(target=revoke, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.parametrize("kind", ["sse", "ws"])
+def test_a_revoked_lease_cuts_the_open_stream_at_the_next_recheck(stack, kind):
+    """x402_lease_recheck 1s: while the stream is open the module asks /authorize every second
+    (X-X402-Recheck: stream, with the token); allowed twice, then revoked: closed within a second
+    of the revocation, long before exp."""
+    stack.authorizer.allow = True
+    document = claims(ttl=60)
+    token = mint(document)
+    revoker = revoke_after(stack, 2.5)
+    try:
+        status, seconds, data = stream_until_closed(stack.nginx, f"/revocable-{kind}?revoke",
+                                                    [("X-X402-Lease", token)], websocket=kind == "ws",
+                                                    limit=20)
+    finally:
+        revoker.join()
+        stack.authorizer.allow = True
+    assert status == (101 if kind == "ws" else 200), data[:200]
+    assert 2.4 <= seconds <= 4.5, seconds
+    assert data.count(b"tick") >= 8
+    rechecks = stack.authorizer.rechecks(document["jti"])
+    assert len(rechecks) >= 3, rechecks
+    assert all(r["x-x402-lease"] == token for r in rechecks)
+    assert rechecks[0]["x-x402-route"] == "stream" and rechecks[0]["x-x402-via"] == "nginx"
+    assert rechecks[0]["x-original-uri"] == f"/revocable-{kind}?revoke"
+    # the request's $request_id, as in the decision and the report's slot=: the same on every recheck
+    assert len({r["x-request-id"] for r in rechecks}) == 1 and len(rechecks[0]["x-request-id"]) == 32
+    assert ("lease %s refused by the sidecar on a stream recheck (lease_revoked)" % document["jti"]
+            in stack.nginx.error_log())
+    wait_for(lambda: [s for s in stack.streams.streams if s["path"] == f"/revocable-{kind}?revoke" and s["end"]],
+             timeout=5, what="the backend side of the stream to close")
+
+
+def test_a_stream_stays_open_while_the_sidecar_allows(stack):
+    stack.authorizer.allow = True
+    document = claims(ttl=3)
+    left = document["exp"] - time.time()
+    status, seconds, _ = stream_until_closed(stack.nginx, "/revocable-sse?allowed", [("X-X402-Lease", mint(document))])
+    assert status == 200
+    assert left - 1.2 <= seconds <= left + 1.5, (left, seconds)  # cut at exp, not before
+    assert len(stack.authorizer.rechecks(document["jti"])) >= 1
+
+
+def test_the_real_sidecar_refusing_a_recheck_cuts_the_stream(stack):
+    """The rechecks go to upstream x402_sidecar (the real sidecar). Today's sidecar has no leases
+    and answers with a 402 challenge; once it verifies leases, a token signed with a key it does not
+    hold is refused as well: either way a refusal, and the stream ends at the first recheck."""
+    stack.authorizer.allow = True
+    document = claims(ttl=60)
+    status, seconds, _ = stream_until_closed(stack.nginx, "/recheck-real-sse?real", [("X-X402-Lease", mint(document))],
+                                             limit=20)
+    assert status == 200
+    assert 0.8 <= seconds <= 2.5, seconds
+    assert "lease %s refused by the sidecar on a stream recheck" % document["jti"] in stack.nginx.error_log()
+    assert any("recheck-real-sse?real" in line for line in stack.sidecar.log_lines())
+
+
+def test_a_token_authenticated_before_is_still_checked_against_each_request(stack):
+    """The worker caches the claims of tokens it has authenticated (no base64, JSON or signature
+    again); host, route and time are checked on every request, and only the exact token hits."""
+    document = claims(ttl=2)
+    token = mint(document)
+    assert raw_get(stack.nginx, "/leased?cache=1", [("X-X402-Lease", token)]).status == 200
+    assert raw_get(stack.nginx, "/leased?cache=2", [("X-X402-Lease", token)]).status == 200
+    other_host = raw_get(stack.nginx, "/leased?cache=host", [("X-X402-Lease", token), ("Host", "evil.example")])
+    assert other_host.status == 401 and other_host.header("X-X402-Reason") == "lease_wrong_host"
+    other_route = raw_get(stack.nginx, "/rechecked?cache=route", [("X-X402-Lease", token)])
+    assert other_route.status == 401 and other_route.header("X-X402-Reason") == "lease_wrong_route"
+    head, _, signature = token.rpartition(".")
+    flipped = head + "." + ("B" if signature[0] != "B" else "C") + signature[1:]
+    forged = raw_get(stack.nginx, "/leased?cache=forged", [("X-X402-Lease", flipped)])
+    assert forged.status == 401 and forged.header("X-X402-Reason") == "lease_bad_signature"
+    time.sleep(max(0, document["exp"] - time.time()) + 0.2)
+    expired = raw_get(stack.nginx, "/leased?cache=expired", [("X-X402-Lease", token)])
+    assert expired.status == 401 and expired.header("X-X402-Reason") == "lease_expired"
+    assert calls(stack, "cache=") == 2

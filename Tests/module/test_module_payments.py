@@ -1,19 +1,18 @@
 """ngx_http_x402_module in one round trip, against the real sidecar and devnet: the answers nginx
 sends itself (402, 429, 503), the backend never reached on a refusal, headers stripped by prefix,
-the official x402 client (v1 and v2, requests and httpx) paying through `x402 ROUTE;`,
-settlement `before` (PAYMENT-RESPONSE) and `after` (driven by the module's report datagram)."""
-import asyncio
+settlement `before` (PAYMENT-RESPONSE, X-PAYMENT-RESPONSE for v1), broken sidecar answers,
+configuration errors, reload. The official client (v1 and v2, requests and httpx), replays, bad
+payments, `after` settlement driven by the module's report and the backend-down case run in
+Tests/e2e/test_nginx.py, once per integration (stock include files and this module)."""
 import os
 import subprocess
-import time
 
 import pytest
 import requests
 from harness import VALGRIND, FakeSidecar, ModuleNginx, raw_get
-from payments import async_client, decode, sync_client, v1_header, v2_header
+from payments import decode, sync_client, v1_header, v2_header
 from stack import NGINX_BIN, wait_for
 from x402.http.clients import wrapRequestsWithPayment
-from x402.http.clients.httpx import x402HttpxClient
 
 PRICE = {"weather": 10000, "before": 20000, "after": 30000}
 
@@ -93,29 +92,6 @@ def test_paid_with_requests_client_headers_stripped_by_prefix(stack):
     assert "PAYMENT-RESPONSE" in response.headers["Access-Control-Expose-Headers"]
 
 
-def test_paid_with_httpx_client(stack):
-    _, key = payer(stack, 1)
-
-    async def go():
-        async with x402HttpxClient(async_client(key)) as client:
-            return await client.get(stack.nginx.url + "/weather?flavour=httpx")
-
-    response = asyncio.run(go())
-    assert response.status_code == 200, response.text
-    assert stack.backend.requests_to("flavour=httpx")[-1]["hmac_ok"] is True
-
-
-def test_v1_payment_in_x_payment(stack):
-    address, key = payer(stack, 2)
-    challenge = requests.get(stack.nginx.url + "/weather?flavour=v1")
-    response = requests.get(stack.nginx.url + "/weather?flavour=v1",
-                            headers={"X-PAYMENT": v1_header(sync_client(key), challenge)})
-    assert response.status_code == 200, response.text
-    seen = stack.backend.requests_to("flavour=v1")[-1]["headers"]
-    assert seen["x-x402-payer"] == address.lower() and seen["x-x402-version"] == "1"
-    assert "x-payment" not in seen
-
-
 def test_replay_is_refused_without_backend_call(stack):
     _, key = payer(stack, 3)
     challenge = requests.get(stack.nginx.url + "/weather?replay")
@@ -148,36 +124,6 @@ def test_settle_before_returns_payment_response(stack):
                       headers={"X-PAYMENT": v1_header(sync_client(key), challenge)})
     assert v1.status_code == 200 and "PAYMENT-RESPONSE" not in v1.headers
     assert decode(v1.headers["X-PAYMENT-RESPONSE"])["success"] is True
-
-
-def test_settle_after_is_driven_by_the_module_report(stack):
-    address, key = payer(stack, 5)
-    client = sync_client(key)
-    start = stack.devnet.balance(address)
-    failing = v2_header(client, requests.get(stack.nginx.url + "/after/fail"))
-    response = requests.get(stack.nginx.url + "/after/fail", headers={"PAYMENT-SIGNATURE": failing})
-    assert response.status_code == 500  # the backend's own error, passed through
-    wait_for(lambda: any("released" in line and "upstream failed" in line for line in stack.sidecar.log_lines()),
-             timeout=10, what="the release reported by the module")
-    session = wrapRequestsWithPayment(requests.Session(), client)
-    assert session.get(stack.nginx.url + "/after/ok").status_code == 200
-    wait_for(lambda: stack.devnet.balance(address) == start - PRICE["after"], timeout=30, what="after settlement")
-    time.sleep(6)  # past the sidecar's 5 s report timeout (policy settle): the failed one is still not charged
-    assert stack.devnet.balance(address) == start - PRICE["after"]
-
-
-def test_settle_after_with_the_backend_down_charges_nothing(stack):
-    address, key = payer(stack, 6)
-    start = stack.devnet.balance(address)
-    header = v2_header(sync_client(key), requests.get(stack.nginx.url + "/after-down"))
-    nonce = decode(header)["payload"]["authorization"]["nonce"]
-    response = requests.get(stack.nginx.url + "/after-down", headers={"PAYMENT-SIGNATURE": header})
-    assert response.status_code == 502
-    wait_for(lambda: any("released" in line and "502" in line for line in stack.sidecar.log_lines()),
-             timeout=10, what="the release after a 502")
-    time.sleep(6)
-    assert stack.devnet.balance(address) == start
-    assert not stack.devnet.authorization_used(address, nonce)
 
 
 def test_sidecar_killed_fails_closed_with_503(stack):
@@ -292,3 +238,26 @@ def test_debian_modules_available_layout(tmp_path):
     result = subprocess.run([NGINX_BIN, "-t", "-c", str(prefix / "nginx.conf"), "-p", str(prefix) + "/"],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_stream_recheck_needs_a_sidecar_address(tmp_path):
+    """x402_lease_recheck rechecks open streams with upstream x402_sidecar's first server, or
+    x402_recheck_sidecar: without either, nginx -t fails instead of silently not rechecking."""
+    from harness import MODULE_SO, write_key_file
+    keys = write_key_file(str(tmp_path / "lease.keys"))
+
+    def check(extra):
+        conf = tmp_path / "nginx.conf"
+        conf.write_text(
+            "load_module %s;\npid %s/nginx.pid;\nerror_log %s/error.log;\nevents {}\nhttp { access_log off;\n%s"
+            "server { listen 127.0.0.1:9; location / { x402 a; x402_lease_keys %s; x402_lease_recheck 10s; } } }\n"
+            % (MODULE_SO, tmp_path, tmp_path, extra, keys))
+        return subprocess.run([NGINX_BIN, "-t", "-c", str(conf), "-p", str(tmp_path) + "/"], capture_output=True,
+                              text=True)
+
+    missing = check("")
+    assert missing.returncode != 0 and 'first server of "upstream x402_sidecar"' in missing.stderr
+    assert check("upstream x402_sidecar { server unix:/run/x402/x402.sock; }\n").returncode == 0
+    assert check("x402_recheck_sidecar unix:/run/x402/x402.sock;\n").returncode == 0
+    bad = check("x402_recheck_sidecar unix:;\n")
+    assert bad.returncode != 0 and "x402_recheck_sidecar" in bad.stderr

@@ -2,11 +2,16 @@
 /*
  * x402-nginx: ngx_http_x402_module, shared declarations.
  *
- * Four files: ngx_http_x402_module.c (directives, the access handler and
- * its one subrequest, header rewriting, the lease timer, the header
- * filter, variables), ngx_http_x402_answer.c (the 402/429/403/503/500 the
- * module sends itself), ngx_http_x402_lease.c (lease keys and in-process
- * JWT checks) and ngx_http_x402_report.c (the log-phase report datagram).
+ * ngx_http_x402_module.c: directives, the access handler and its one
+ *     subrequest, header rewriting, the lease's timers, the header filter,
+ *     variables;
+ * ngx_http_x402_answer.c: the 402/429/403/503/500 the module sends itself;
+ * ngx_http_x402_lease.c: lease keys and in-process JWT checks;
+ * ngx_http_x402_json.c: the strict JSON scanner the lease checks use;
+ * ngx_http_x402_cache.c: the tokens this worker has authenticated;
+ * ngx_http_x402_recheck.c: when to ask the sidecar about a lease, and the
+ *     stream recheck exchange while a leased response is open;
+ * ngx_http_x402_report.c: the log-phase report datagram.
  */
 
 
@@ -34,6 +39,24 @@
 #define NGX_HTTP_X402_LEASE_SKEW       30
 
 
+#define NGX_HTTP_X402_JSON_STRING      1
+#define NGX_HTTP_X402_JSON_NUMBER      2
+#define NGX_HTTP_X402_JSON_ARRAY       3
+#define NGX_HTTP_X402_JSON_LITERAL     4
+
+/* at most this many fields in an object, items in an array */
+#define NGX_HTTP_X402_JSON_FIELDS      64
+
+
+/* one field of a flat JSON object */
+typedef struct {
+    ngx_str_t                  key;
+    ngx_uint_t                 type;
+    ngx_str_t                  value;
+    ngx_array_t               *items;        /* of ngx_str_t */
+} ngx_http_x402_json_t;
+
+
 typedef struct {
     ngx_str_t                  kid;
     ngx_uint_t                 alg;
@@ -51,6 +74,7 @@ typedef struct {
 /* the claims of a verified lease token; absent integers are -1 */
 typedef struct {
     ngx_str_t                  sub;
+    ngx_str_t                  aud;
     ngx_str_t                  jti;
     ngx_str_t                  lease;
     ngx_str_t                  amount;
@@ -63,6 +87,8 @@ typedef struct {
     time_t                     exp;
     ngx_int_t                  max_requests;
     ngx_int_t                  max_concurrent;
+    ngx_str_t                 *routes;       /* x402_routes */
+    ngx_uint_t                 nroutes;
 } ngx_http_x402_lease_t;
 
 
@@ -76,16 +102,40 @@ typedef struct {
 
 
 typedef struct {
+    ngx_addr_t                *sidecar;      /* upstream x402_sidecar's */
+    ngx_uint_t                 recheck_default;  /* a location needs it */
+} ngx_http_x402_main_conf_t;
+
+
+typedef struct {
     ngx_http_complex_value_t  *route;        /* NULL: "x402 off" */
     ngx_str_t                  sidecar;      /* internal location URI */
     ngx_uint_t                 fail;         /* only "closed" */
     ngx_http_x402_keys_t      *keys;         /* x402_lease_keys */
     time_t                     recheck;      /* 0: never */
     ngx_http_x402_report_peer_t  *report;    /* x402_report */
+    ngx_addr_t                *recheck_peer; /* x402_recheck_sidecar */
 } ngx_http_x402_loc_conf_t;
 
 
+typedef struct ngx_http_x402_ctx_s  ngx_http_x402_ctx_t;
+
+
+/* the stream recheck of one leased request (ngx_http_x402_recheck.c) */
 typedef struct {
+    ngx_http_request_t        *request;
+    ngx_http_x402_ctx_t       *ctx;
+    ngx_addr_t                *addr;
+    ngx_peer_connection_t      peer;
+    ngx_buf_t                 *out;          /* the request, built once */
+    ngx_buf_t                 *in;           /* the answer's head */
+    ngx_event_t                timer;        /* every x402_lease_recheck */
+    ngx_msec_t                 interval;
+    ngx_msec_t                 timeout;
+} ngx_http_x402_probe_t;
+
+
+struct ngx_http_x402_ctx_s {
     ngx_uint_t                 done;         /* the subrequest finished */
     ngx_uint_t                 status;       /* and answered this */
     ngx_http_request_t        *subrequest;
@@ -114,10 +164,12 @@ typedef struct {
     ngx_array_t                context;      /* of ngx_table_elt_t */
 
     ngx_http_x402_lease_t     *lease;
+    ngx_str_t                  token;
     ngx_table_elt_t           *lease_header; /* removed before proxying */
 
     ngx_event_t                expiry;       /* closes a leased request */
-} ngx_http_x402_ctx_t;
+    ngx_http_x402_probe_t     *probe;        /* rechecks it meanwhile */
+};
 
 
 ngx_int_t ngx_http_x402_refuse(ngx_http_request_t *r,
@@ -137,10 +189,29 @@ ngx_int_t ngx_http_x402_lease_token(ngx_http_request_t *r,
     ngx_http_x402_keys_t *keys, ngx_str_t *token, ngx_table_elt_t **header);
 ngx_int_t ngx_http_x402_lease_verify(ngx_http_request_t *r,
     ngx_http_x402_keys_t *keys, ngx_str_t *token, ngx_str_t *route,
-    ngx_http_x402_lease_t *lease, ngx_str_t *reason);
+    ngx_http_x402_lease_t **leasep, ngx_str_t *reason);
+ngx_int_t ngx_http_x402_cache_get(ngx_pool_t *pool, ngx_str_t *token,
+    ngx_http_x402_lease_t **leasep);
+void ngx_http_x402_cache_put(ngx_str_t *token, ngx_http_x402_lease_t *lease,
+    ngx_log_t *log);
+void ngx_http_x402_cache_free(void);
 ngx_uint_t ngx_http_x402_lease_recheck_due(ngx_http_x402_lease_t *lease,
     time_t recheck);
 void ngx_http_x402_lease_rechecked(ngx_http_x402_lease_t *lease);
+ngx_int_t ngx_http_x402_probe_arm(ngx_http_request_t *r,
+    ngx_http_x402_ctx_t *ctx, ngx_addr_t *addr, time_t interval);
+void ngx_http_x402_probe_cleanup(ngx_http_x402_probe_t *probe);
+void ngx_http_x402_close_leased(ngx_http_request_t *r);
+
+ngx_int_t ngx_http_x402_json_parse(ngx_pool_t *pool, ngx_str_t *text,
+    ngx_array_t *fields);
+ngx_http_x402_json_t *ngx_http_x402_json_get(ngx_array_t *fields,
+    char *name, ngx_uint_t type);
+ngx_int_t ngx_http_x402_json_time(ngx_array_t *fields, char *name,
+    time_t *value);
+ngx_int_t ngx_http_x402_json_int(ngx_array_t *fields, char *name,
+    ngx_int_t *value);
+ngx_uint_t ngx_http_x402_is_decimal(ngx_str_t *s);
 
 char *ngx_http_x402_report(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 ngx_int_t ngx_http_x402_log_handler(ngx_http_request_t *r);

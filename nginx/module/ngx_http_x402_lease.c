@@ -6,7 +6,9 @@
  * header {"alg":"HS256"|"EdDSA","typ":"JWT","kid":KID}, flat claims.  The
  * keys come from the x402_lease_keys file, one "KID ALG KEY" per line.  The
  * algorithm a token may use is the one its key is listed with, so an HS256
- * token can never be checked against an Ed25519 key or the reverse.
+ * token can never be checked against an Ed25519 key or the reverse.  The
+ * claims are read by the scanner in ngx_http_x402_json.c; the refusal
+ * reasons are the sidecar's LeaseRefusal codes (Sources/X402/Lease/).
  */
 
 
@@ -16,29 +18,7 @@
 #include <openssl/hmac.h>
 
 
-#define NGX_HTTP_X402_JSON_STRING    1
-#define NGX_HTTP_X402_JSON_NUMBER    2
-#define NGX_HTTP_X402_JSON_ARRAY     3
-#define NGX_HTTP_X402_JSON_LITERAL   4
-
-#define NGX_HTTP_X402_JSON_FIELDS    64
 #define NGX_HTTP_X402_KEYS_MAX       (1024 * 1024)
-#define NGX_HTTP_X402_RECHECK_SLOTS  1024
-
-
-typedef struct {
-    ngx_str_t                  key;
-    ngx_uint_t                 type;
-    ngx_str_t                  value;
-    ngx_array_t               *items;        /* of ngx_str_t */
-} ngx_http_x402_json_t;
-
-
-/* per worker: when a lease was last confirmed by the sidecar */
-typedef struct {
-    u_char                     jti[32];
-    time_t                     checked;
-} ngx_http_x402_recheck_t;
 
 
 static ngx_int_t ngx_http_x402_keys_parse(ngx_conf_t *cf,
@@ -52,32 +32,18 @@ static ngx_int_t ngx_http_x402_jose_header(ngx_pool_t *pool,
     ngx_str_t *token, ngx_str_t *alg, ngx_str_t *kid);
 static ngx_int_t ngx_http_x402_signature_ok(ngx_http_x402_key_t *key,
     u_char *input, size_t len, ngx_str_t *sig);
-static ngx_int_t ngx_http_x402_claims(ngx_http_request_t *r,
-    ngx_array_t *fields, ngx_str_t *route, ngx_http_x402_lease_t *lease,
-    ngx_str_t *reason);
+static ngx_int_t ngx_http_x402_authenticate(ngx_http_request_t *r,
+    ngx_http_x402_keys_t *keys, ngx_str_t *token,
+    ngx_http_x402_lease_t **leasep, ngx_str_t *reason);
+static ngx_int_t ngx_http_x402_claims(ngx_array_t *fields,
+    ngx_http_x402_lease_t *lease, ngx_str_t *reason);
+static ngx_int_t ngx_http_x402_lease_check(ngx_http_request_t *r,
+    ngx_http_x402_lease_t *lease, ngx_str_t *route, ngx_str_t *reason);
 
-static ngx_int_t ngx_http_x402_json_parse(ngx_pool_t *pool, ngx_str_t *text,
-    ngx_array_t *fields);
-static u_char *ngx_http_x402_json_ws(u_char *p, u_char *last);
-static u_char *ngx_http_x402_json_string(ngx_pool_t *pool, u_char *p,
-    u_char *last, ngx_str_t *out);
-static u_char *ngx_http_x402_json_number(u_char *p, u_char *last);
-static ngx_http_x402_json_t *ngx_http_x402_json_get(ngx_array_t *fields,
-    char *name, ngx_uint_t type);
-static ngx_int_t ngx_http_x402_json_time(ngx_array_t *fields, char *name,
-    time_t *value);
-static ngx_int_t ngx_http_x402_json_int(ngx_array_t *fields, char *name,
-    ngx_int_t *value);
-
+static ngx_uint_t ngx_http_x402_is_kid(ngx_str_t *s);
 static ngx_uint_t ngx_http_x402_is_hex(ngx_str_t *s, size_t prefix,
     size_t len);
 static ngx_uint_t ngx_http_x402_is_printable(ngx_str_t *s);
-static ngx_uint_t ngx_http_x402_is_decimal(ngx_str_t *s);
-static ngx_http_x402_recheck_t *ngx_http_x402_recheck_slot(ngx_str_t *jti);
-
-
-static ngx_http_x402_recheck_t
-    ngx_http_x402_rechecks[NGX_HTTP_X402_RECHECK_SLOTS];
 
 
 /* x402_lease_keys FILE */
@@ -237,6 +203,14 @@ ngx_http_x402_keys_parse(ngx_conf_t *cf, ngx_http_x402_keys_t *keys,
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "%V:%ui: expected \"KID ALG KEY\"",
                                &keys->file, line);
+            return NGX_ERROR;
+        }
+
+        if (!ngx_http_x402_is_kid(&word[0])) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "%V:%ui: a key id is 1 to 64 of "
+                               "[A-Za-z0-9._-], not \"%V\"",
+                               &keys->file, line, &word[0]);
             return NGX_ERROR;
         }
 
@@ -441,33 +415,70 @@ ngx_http_x402_lease_token(ngx_http_request_t *r, ngx_http_x402_keys_t *keys,
 
 /*
  * NGX_OK: the lease is valid for this request and its claims are in
- * "lease"; NGX_DECLINED: it is not, "reason" says why; NGX_ERROR: no memory.
+ * "*leasep" (in the request's pool); NGX_DECLINED: it is not, "reason"
+ * says why; NGX_ERROR: no memory.  A token this worker has authenticated
+ * before is found in the cache (ngx_http_x402_cache.c): no base64, JSON
+ * or signature again, only the checks that depend on the request.
  */
 
 ngx_int_t
 ngx_http_x402_lease_verify(ngx_http_request_t *r, ngx_http_x402_keys_t *keys,
-    ngx_str_t *token, ngx_str_t *route, ngx_http_x402_lease_t *lease,
+    ngx_str_t *token, ngx_str_t *route, ngx_http_x402_lease_t **leasep,
     ngx_str_t *reason)
 {
-    u_char               *dot1, *dot2, *last;
-    ngx_int_t             rc;
-    ngx_str_t             alg, kid, sig, claims;
-    ngx_uint_t            want;
-    ngx_array_t           fields;
-    ngx_http_x402_key_t  *key;
+    ngx_int_t               rc;
+    ngx_http_x402_lease_t  *lease;
 
     if (token->len > NGX_HTTP_X402_LEASE_MAX) {
-        ngx_str_set(reason, "lease_too_large");
+        ngx_str_set(reason, "lease_malformed");
         return NGX_DECLINED;
     }
+
+    rc = ngx_http_x402_cache_get(r->pool, token, &lease);
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        rc = ngx_http_x402_authenticate(r, keys, token, &lease, reason);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        if (lease->exp > ngx_time()) {
+            ngx_http_x402_cache_put(token, lease, r->connection->log);
+        }
+    }
+
+    *leasep = lease;
+
+    return ngx_http_x402_lease_check(r, lease, route, reason);
+}
+
+
+/* shape, header, key, signature, then the claims: as the sidecar */
+
+static ngx_int_t
+ngx_http_x402_authenticate(ngx_http_request_t *r, ngx_http_x402_keys_t *keys,
+    ngx_str_t *token, ngx_http_x402_lease_t **leasep, ngx_str_t *reason)
+{
+    u_char                 *dot1, *dot2, *last;
+    ngx_int_t               rc;
+    ngx_str_t               alg, kid, sig, claims;
+    ngx_uint_t              want;
+    ngx_array_t             fields;
+    ngx_http_x402_key_t    *key;
+    ngx_http_x402_lease_t  *lease;
 
     last = token->data + token->len;
 
     dot1 = ngx_strlchr(token->data, last, '.');
     dot2 = dot1 ? ngx_strlchr(dot1 + 1, last, '.') : NULL;
 
+    /* as the sidecar: an empty signature is refused after the header */
+
     if (dot2 == NULL || ngx_strlchr(dot2 + 1, last, '.') != NULL
-        || dot1 == token->data || dot2 == dot1 + 1 || dot2 + 1 == last)
+        || dot1 == token->data || dot2 == dot1 + 1)
     {
         ngx_str_set(reason, "lease_malformed");
         return NGX_DECLINED;
@@ -501,7 +512,7 @@ ngx_http_x402_lease_verify(ngx_http_request_t *r, ngx_http_x402_keys_t *keys,
     }
 
     if (key->alg != want) {
-        ngx_str_set(reason, "lease_unsupported_alg");
+        ngx_str_set(reason, "lease_alg_mismatch");
         return NGX_DECLINED;
     }
 
@@ -544,27 +555,38 @@ ngx_http_x402_lease_verify(ngx_http_request_t *r, ngx_http_x402_keys_t *keys,
         return NGX_DECLINED;
     }
 
-    return ngx_http_x402_claims(r, &fields, route, lease, reason);
+    lease = ngx_pcalloc(r->pool, sizeof(ngx_http_x402_lease_t));
+    if (lease == NULL) {
+        return NGX_ERROR;
+    }
+
+    *leasep = lease;
+
+    return ngx_http_x402_claims(&fields, lease, reason);
 }
 
 
+/* the claims of an authentic token, whatever the request */
+
 static ngx_int_t
-ngx_http_x402_claims(ngx_http_request_t *r, ngx_array_t *fields,
-    ngx_str_t *route, ngx_http_x402_lease_t *lease, ngx_str_t *reason)
+ngx_http_x402_claims(ngx_array_t *fields, ngx_http_x402_lease_t *lease,
+    ngx_str_t *reason)
 {
-    time_t                 now;
-    ngx_str_t             *item;
-    ngx_uint_t             i;
-    ngx_http_x402_json_t  *f, *aud, *routes;
+    ngx_http_x402_json_t  *f;
 
-    ngx_memzero(lease, sizeof(ngx_http_x402_lease_t));
+    /* claims of the wrong type or shape are "lease_malformed" */
 
-    ngx_str_set(reason, "lease_bad_claims");
+    ngx_str_set(reason, "lease_malformed");
 
     f = ngx_http_x402_json_get(fields, "iss", NGX_HTTP_X402_JSON_STRING);
-    if (f == NULL || f->value.len != sizeof("x402-nginx") - 1
+    if (f == NULL) {
+        return NGX_DECLINED;
+    }
+
+    if (f->value.len != sizeof("x402-nginx") - 1
         || ngx_strncmp(f->value.data, "x402-nginx", f->value.len) != 0)
     {
+        ngx_str_set(reason, "lease_wrong_issuer");
         return NGX_DECLINED;
     }
 
@@ -576,6 +598,7 @@ ngx_http_x402_claims(ngx_http_request_t *r, ngx_array_t *fields,
     lease->field = f->value
 
     ngx_http_x402_claim("sub", sub);
+    ngx_http_x402_claim("aud", aud);
     ngx_http_x402_claim("jti", jti);
     ngx_http_x402_claim("x402_lease", lease);
     ngx_http_x402_claim("x402_amount", amount);
@@ -625,6 +648,28 @@ ngx_http_x402_claims(ngx_http_request_t *r, ngx_array_t *fields,
         return NGX_DECLINED;
     }
 
+    f = ngx_http_x402_json_get(fields, "x402_routes",
+                               NGX_HTTP_X402_JSON_ARRAY);
+    if (f == NULL || f->items->nelts == 0) {
+        return NGX_DECLINED;
+    }
+
+    lease->routes = f->items->elts;
+    lease->nroutes = f->items->nelts;
+
+    return NGX_OK;
+}
+
+
+/* the checks that depend on the request and the time */
+
+static ngx_int_t
+ngx_http_x402_lease_check(ngx_http_request_t *r, ngx_http_x402_lease_t *lease,
+    ngx_str_t *route, ngx_str_t *reason)
+{
+    time_t      now;
+    ngx_uint_t  i;
+
     now = ngx_time();
 
     if (now >= lease->exp) {
@@ -639,28 +684,19 @@ ngx_http_x402_claims(ngx_http_request_t *r, ngx_array_t *fields,
         return NGX_DECLINED;
     }
 
-    aud = ngx_http_x402_json_get(fields, "aud", NGX_HTTP_X402_JSON_STRING);
-
-    if (aud == NULL || r->headers_in.server.len == 0
-        || aud->value.len != r->headers_in.server.len
-        || ngx_strncmp(aud->value.data, r->headers_in.server.data,
-                       aud->value.len) != 0)
+    if (r->headers_in.server.len == 0
+        || lease->aud.len != r->headers_in.server.len
+        || ngx_strncmp(lease->aud.data, r->headers_in.server.data,
+                       lease->aud.len) != 0)
     {
         ngx_str_set(reason, "lease_wrong_host");
         return NGX_DECLINED;
     }
 
-    routes = ngx_http_x402_json_get(fields, "x402_routes",
-                                    NGX_HTTP_X402_JSON_ARRAY);
-    if (routes == NULL) {
-        return NGX_DECLINED;
-    }
-
-    item = routes->items->elts;
-
-    for (i = 0; i < routes->items->nelts; i++) {
-        if (item[i].len == route->len
-            && ngx_strncmp(item[i].data, route->data, route->len) == 0)
+    for (i = 0; i < lease->nroutes; i++) {
+        if (lease->routes[i].len == route->len
+            && ngx_strncmp(lease->routes[i].data, route->data, route->len)
+               == 0)
         {
             return NGX_OK;
         }
@@ -704,7 +740,10 @@ ngx_http_x402_base64url(ngx_pool_t *pool, u_char *p, size_t len,
 }
 
 
-/* the JOSE header's alg and kid; typ, if present, must be "JWT" */
+/*
+ * The JOSE header's alg and kid, as the sidecar reads it: alg, typ (if
+ * present, "JWT") and kid (1-64 of [A-Za-z0-9._-]) and nothing else.
+ */
 
 static ngx_int_t
 ngx_http_x402_jose_header(ngx_pool_t *pool, ngx_str_t *token, ngx_str_t *alg,
@@ -713,6 +752,7 @@ ngx_http_x402_jose_header(ngx_pool_t *pool, ngx_str_t *token, ngx_str_t *alg,
     u_char                *dot;
     ngx_int_t              rc;
     ngx_str_t              text;
+    ngx_uint_t             i;
     ngx_array_t            fields;
     ngx_http_x402_json_t  *f;
 
@@ -736,8 +776,16 @@ ngx_http_x402_jose_header(ngx_pool_t *pool, ngx_str_t *token, ngx_str_t *alg,
         return NGX_DECLINED;
     }
 
-    if (ngx_http_x402_json_get(&fields, "crit", 0) != NULL) {
-        return NGX_DECLINED;
+    f = fields.elts;
+
+    for (i = 0; i < fields.nelts; i++) {
+        if (!((f[i].key.len == 3
+               && (ngx_strncmp(f[i].key.data, "alg", 3) == 0
+                   || ngx_strncmp(f[i].key.data, "typ", 3) == 0
+                   || ngx_strncmp(f[i].key.data, "kid", 3) == 0))))
+        {
+            return NGX_DECLINED;
+        }
     }
 
     f = ngx_http_x402_json_get(&fields, "typ", 0);
@@ -755,7 +803,7 @@ ngx_http_x402_jose_header(ngx_pool_t *pool, ngx_str_t *token, ngx_str_t *alg,
     *alg = f->value;
 
     f = ngx_http_x402_json_get(&fields, "kid", NGX_HTTP_X402_JSON_STRING);
-    if (f == NULL) {
+    if (f == NULL || !ngx_http_x402_is_kid(&f->value)) {
         return NGX_DECLINED;
     }
 
@@ -809,472 +857,31 @@ ngx_http_x402_signature_ok(ngx_http_x402_key_t *key, u_char *input,
 }
 
 
-/*
- * Whether this worker must ask the sidecar about the lease now: always for
- * leases with counters (max_requests, max_concurrent live in the sidecar),
- * else on first sight and every "recheck" seconds; never if recheck is 0.
- */
 
-ngx_uint_t
-ngx_http_x402_lease_recheck_due(ngx_http_x402_lease_t *lease, time_t recheck)
+/* a key id: 1 to 64 of [A-Za-z0-9._-], as the sidecar accepts */
+
+static ngx_uint_t
+ngx_http_x402_is_kid(ngx_str_t *s)
 {
-    ngx_http_x402_recheck_t  *slot;
+    size_t  i;
+    u_char  ch;
 
-    if (lease->max_requests >= 0 || lease->max_concurrent >= 0) {
-        return 1;
-    }
-
-    if (recheck == 0) {
+    if (s->len == 0 || s->len > 64) {
         return 0;
     }
 
-    slot = ngx_http_x402_recheck_slot(&lease->jti);
-
-    if (ngx_strncmp(slot->jti, lease->jti.data, 32) != 0) {
-        return 1;
-    }
-
-    return ngx_time() - slot->checked >= recheck;
-}
-
-
-void
-ngx_http_x402_lease_rechecked(ngx_http_x402_lease_t *lease)
-{
-    ngx_http_x402_recheck_t  *slot;
-
-    slot = ngx_http_x402_recheck_slot(&lease->jti);
-
-    ngx_memcpy(slot->jti, lease->jti.data, 32);
-    slot->checked = ngx_time();
-}
-
-
-static ngx_http_x402_recheck_t *
-ngx_http_x402_recheck_slot(ngx_str_t *jti)
-{
-    return &ngx_http_x402_rechecks[ngx_hash_key(jti->data, jti->len)
-                                   % NGX_HTTP_X402_RECHECK_SLOTS];
-}
-
-
-/*
- * A strict parser for one flat JSON object: string, number, literal and
- * array-of-strings values; no nesting, no duplicate keys, nothing after it.
- */
-
-static ngx_int_t
-ngx_http_x402_json_parse(ngx_pool_t *pool, ngx_str_t *text,
-    ngx_array_t *fields)
-{
-    u_char                *p, *last, *q;
-    ngx_str_t             *item;
-    ngx_http_x402_json_t  *f;
-
-    p = text->data;
-    last = p + text->len;
-
-    p = ngx_http_x402_json_ws(p, last);
-    if (p == last || *p++ != '{') {
-        return NGX_DECLINED;
-    }
-
-    p = ngx_http_x402_json_ws(p, last);
-    if (p < last && *p == '}') {
-        p++;
-        goto end;
-    }
-
-    for ( ;; ) {
-
-        if (fields->nelts == NGX_HTTP_X402_JSON_FIELDS) {
-            return NGX_DECLINED;
-        }
-
-        f = ngx_array_push(fields);
-        if (f == NULL) {
-            return NGX_ERROR;
-        }
-
-        ngx_memzero(f, sizeof(ngx_http_x402_json_t));
-
-        p = ngx_http_x402_json_ws(p, last);
-        p = ngx_http_x402_json_string(pool, p, last, &f->key);
-        if (p == NULL) {
-            return NGX_DECLINED;
-        }
-
-        fields->nelts--;
-        if (ngx_http_x402_json_get(fields, (char *) f->key.data, 0)) {
-            return NGX_DECLINED;
-        }
-        fields->nelts++;
-
-        p = ngx_http_x402_json_ws(p, last);
-        if (p == last || *p++ != ':') {
-            return NGX_DECLINED;
-        }
-
-        p = ngx_http_x402_json_ws(p, last);
-        if (p == last) {
-            return NGX_DECLINED;
-        }
-
-        switch (*p) {
-
-        case '"':
-            f->type = NGX_HTTP_X402_JSON_STRING;
-            p = ngx_http_x402_json_string(pool, p, last, &f->value);
-            break;
-
-        case '[':
-            f->type = NGX_HTTP_X402_JSON_ARRAY;
-            f->items = ngx_array_create(pool, 4, sizeof(ngx_str_t));
-            if (f->items == NULL) {
-                return NGX_ERROR;
-            }
-
-            p = ngx_http_x402_json_ws(p + 1, last);
-            if (p < last && *p == ']') {
-                p++;
-                break;
-            }
-
-            for ( ;; ) {
-                item = ngx_array_push(f->items);
-                if (item == NULL) {
-                    return NGX_ERROR;
-                }
-
-                p = ngx_http_x402_json_string(pool, p, last, item);
-                if (p == NULL) {
-                    return NGX_DECLINED;
-                }
-
-                p = ngx_http_x402_json_ws(p, last);
-                if (p == last) {
-                    return NGX_DECLINED;
-                }
-
-                if (*p == ']') {
-                    p++;
-                    break;
-                }
-
-                if (*p++ != ',' || f->items->nelts == NGX_HTTP_X402_JSON_FIELDS)
-                {
-                    return NGX_DECLINED;
-                }
-
-                p = ngx_http_x402_json_ws(p, last);
-            }
-
-            break;
-
-        case 't':
-        case 'f':
-        case 'n':
-            f->type = NGX_HTTP_X402_JSON_LITERAL;
-            q = p;
-
-            if ((last - p >= 4 && ngx_strncmp(p, "true", 4) == 0)
-                || (last - p >= 4 && ngx_strncmp(p, "null", 4) == 0))
-            {
-                p += 4;
-
-            } else if (last - p >= 5 && ngx_strncmp(p, "false", 5) == 0) {
-                p += 5;
-
-            } else {
-                return NGX_DECLINED;
-            }
-
-            f->value.data = q;
-            f->value.len = p - q;
-            break;
-
-        default:
-            f->type = NGX_HTTP_X402_JSON_NUMBER;
-            q = p;
-            p = ngx_http_x402_json_number(p, last);
-            if (p == NULL) {
-                return NGX_DECLINED;
-            }
-
-            f->value.data = q;
-            f->value.len = p - q;
-        }
-
-        if (p == NULL) {
-            return NGX_DECLINED;
-        }
-
-        p = ngx_http_x402_json_ws(p, last);
-        if (p == last) {
-            return NGX_DECLINED;
-        }
-
-        if (*p == '}') {
-            p++;
-            break;
-        }
-
-        if (*p++ != ',') {
-            return NGX_DECLINED;
-        }
-    }
-
-end:
-
-    p = ngx_http_x402_json_ws(p, last);
-
-    return p == last ? NGX_OK : NGX_DECLINED;
-}
-
-
-static u_char *
-ngx_http_x402_json_ws(u_char *p, u_char *last)
-{
-    while (p < last
-           && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
-    {
-        p++;
-    }
-
-    return p;
-}
-
-
-/* a JSON string, unescaped into a NUL-terminated copy */
-
-static u_char *
-ngx_http_x402_json_string(ngx_pool_t *pool, u_char *p, u_char *last,
-    ngx_str_t *out)
-{
-    u_char      *d, *end;
-    ngx_int_t    i, n;
-    ngx_uint_t   ch;
-
-    if (p == last || *p != '"') {
-        return NULL;
-    }
-
-    /* find the end first: the copy is never longer than the text */
-
-    for (end = p + 1; end < last && *end != '"'; end++) {
-        if (*end == '\\') {
-            end++;
-        }
-    }
-
-    if (end >= last) {
-        return NULL;
-    }
-
-    out->data = ngx_pnalloc(pool, end - p);
-    if (out->data == NULL) {
-        return NULL;
-    }
-
-    d = out->data;
-
-    for (p++; p < end; p++) {
-
-        if (*p < 0x20) {
-            return NULL;
-        }
-
-        if (*p != '\\') {
-            *d++ = *p;
-            continue;
-        }
-
-        p++;
-
-        switch (*p) {
-        case '"':  *d++ = '"';  break;
-        case '\\': *d++ = '\\'; break;
-        case '/':  *d++ = '/';  break;
-        case 'b':  *d++ = '\b'; break;
-        case 'f':  *d++ = '\f'; break;
-        case 'n':  *d++ = '\n'; break;
-        case 'r':  *d++ = '\r'; break;
-        case 't':  *d++ = '\t'; break;
-
-        case 'u':
-            if (end - p < 5) {
-                return NULL;
-            }
-
-            ch = 0;
-
-            for (i = 1; i <= 4; i++) {
-                n = ngx_hextoi(p + i, 1);
-                if (n == NGX_ERROR) {
-                    return NULL;
-                }
-
-                ch = (ch << 4) | (ngx_uint_t) n;
-            }
-
-            /* no surrogates, no NUL: claims have no use for them */
-
-            if (ch == 0 || (ch >= 0xd800 && ch <= 0xdfff)) {
-                return NULL;
-            }
-
-            if (ch < 0x80) {
-                *d++ = (u_char) ch;
-
-            } else if (ch < 0x800) {
-                *d++ = (u_char) (0xc0 | (ch >> 6));
-                *d++ = (u_char) (0x80 | (ch & 0x3f));
-
-            } else {
-                *d++ = (u_char) (0xe0 | (ch >> 12));
-                *d++ = (u_char) (0x80 | ((ch >> 6) & 0x3f));
-                *d++ = (u_char) (0x80 | (ch & 0x3f));
-            }
-
-            p += 4;
-            break;
-
-        default:
-            return NULL;
-        }
-    }
-
-    out->len = d - out->data;
-    *d = '\0';
-
-    return end + 1;
-}
-
-
-static u_char *
-ngx_http_x402_json_number(u_char *p, u_char *last)
-{
-    u_char  *start;
-
-    if (p < last && *p == '-') {
-        p++;
-    }
-
-    if (p == last || *p < '0' || *p > '9') {
-        return NULL;
-    }
-
-    if (*p == '0') {
-        p++;
-
-    } else {
-        while (p < last && *p >= '0' && *p <= '9') {
-            p++;
-        }
-    }
-
-    if (p < last && *p == '.') {
-        start = ++p;
-
-        while (p < last && *p >= '0' && *p <= '9') {
-            p++;
-        }
-
-        if (p == start) {
-            return NULL;
-        }
-    }
-
-    if (p < last && (*p == 'e' || *p == 'E')) {
-        p++;
-
-        if (p < last && (*p == '+' || *p == '-')) {
-            p++;
-        }
-
-        start = p;
-
-        while (p < last && *p >= '0' && *p <= '9') {
-            p++;
-        }
-
-        if (p == start) {
-            return NULL;
-        }
-    }
-
-    return p;
-}
-
-
-/* a field by name, of the given type (0: any) */
-
-static ngx_http_x402_json_t *
-ngx_http_x402_json_get(ngx_array_t *fields, char *name, ngx_uint_t type)
-{
-    size_t                 len;
-    ngx_uint_t             i;
-    ngx_http_x402_json_t  *f;
-
-    len = ngx_strlen(name);
-    f = fields->elts;
-
-    for (i = 0; i < fields->nelts; i++) {
-        if (f[i].key.len == len
-            && ngx_strncmp(f[i].key.data, name, len) == 0)
+    for (i = 0; i < s->len; i++) {
+        ch = s->data[i];
+
+        if (!((ch >= '0' && ch <= '9') || (ch >= 'A' && ch <= 'Z')
+              || (ch >= 'a' && ch <= 'z') || ch == '.' || ch == '_'
+              || ch == '-'))
         {
-            return (type == 0 || f[i].type == type) ? &f[i] : NULL;
+            return 0;
         }
     }
 
-    return NULL;
-}
-
-
-/* an integer of seconds: digits only */
-
-static ngx_int_t
-ngx_http_x402_json_time(ngx_array_t *fields, char *name, time_t *value)
-{
-    ngx_http_x402_json_t  *f;
-
-    f = ngx_http_x402_json_get(fields, name, NGX_HTTP_X402_JSON_NUMBER);
-
-    if (f == NULL || !ngx_http_x402_is_decimal(&f->value)
-        || f->value.len > 12)
-    {
-        return NGX_DECLINED;
-    }
-
-    *value = ngx_atotm(f->value.data, f->value.len);
-
-    return *value == NGX_ERROR ? NGX_DECLINED : NGX_OK;
-}
-
-
-/* an optional non-negative integer; -1 when absent */
-
-static ngx_int_t
-ngx_http_x402_json_int(ngx_array_t *fields, char *name, ngx_int_t *value)
-{
-    ngx_http_x402_json_t  *f;
-
-    *value = -1;
-
-    f = ngx_http_x402_json_get(fields, name, 0);
-    if (f == NULL) {
-        return NGX_OK;
-    }
-
-    if (f->type != NGX_HTTP_X402_JSON_NUMBER
-        || !ngx_http_x402_is_decimal(&f->value) || f->value.len > 9)
-    {
-        return NGX_DECLINED;
-    }
-
-    *value = ngx_atoi(f->value.data, f->value.len);
-
-    return *value == NGX_ERROR ? NGX_DECLINED : NGX_OK;
+    return 1;
 }
 
 
@@ -1314,27 +921,6 @@ ngx_http_x402_is_printable(ngx_str_t *s)
 
     for (i = 0; i < s->len; i++) {
         if (s->data[i] < 0x20 || s->data[i] > 0x7e) {
-            return 0;
-        }
-    }
-
-    return 1;
-}
-
-
-/* canonical: digits only, no leading zero unless it is "0" */
-
-static ngx_uint_t
-ngx_http_x402_is_decimal(ngx_str_t *s)
-{
-    size_t  i;
-
-    if (s->len == 0 || (s->len > 1 && s->data[0] == '0')) {
-        return 0;
-    }
-
-    for (i = 0; i < s->len; i++) {
-        if (s->data[i] < '0' || s->data[i] > '9') {
             return 0;
         }
     }

@@ -10,9 +10,10 @@
  * payment headers and every X-X402-* header removed and the sidecar's
  * verified X-X402-* context in their place.  A lease token is checked in
  * process (ngx_http_x402_lease.c) and a leased request is closed at the
- * lease's expiry by a timer of its own.  The answers are built in
- * ngx_http_x402_answer.c; the log phase reports paid and leased requests
- * to the sidecar (ngx_http_x402_report.c).
+ * lease's expiry by a timer of its own, or sooner if the sidecar refuses
+ * the lease on a stream recheck (ngx_http_x402_recheck.c).  The answers
+ * are built in ngx_http_x402_answer.c; the log phase reports paid and
+ * leased requests to the sidecar (ngx_http_x402_report.c).
  */
 
 
@@ -54,13 +55,17 @@ static ngx_int_t ngx_http_x402_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 
 static ngx_int_t ngx_http_x402_add_variables(ngx_conf_t *cf);
+static void *ngx_http_x402_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_x402_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_x402_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static ngx_int_t ngx_http_x402_init(ngx_conf_t *cf);
+static void ngx_http_x402_exit_process(ngx_cycle_t *cycle);
 static char *ngx_http_x402(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static char *ngx_http_x402_fail(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_x402_recheck_sidecar(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 
 
 static ngx_command_t  ngx_http_x402_commands[] = {
@@ -100,6 +105,13 @@ static ngx_command_t  ngx_http_x402_commands[] = {
       offsetof(ngx_http_x402_loc_conf_t, recheck),
       NULL },
 
+    { ngx_string("x402_recheck_sidecar"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_x402_recheck_sidecar,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("x402_report"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF
                         |NGX_CONF_TAKE12,
@@ -116,7 +128,7 @@ static ngx_http_module_t  ngx_http_x402_module_ctx = {
     ngx_http_x402_add_variables,           /* preconfiguration */
     ngx_http_x402_init,                    /* postconfiguration */
 
-    NULL,                                  /* create main configuration */
+    ngx_http_x402_create_main_conf,        /* create main configuration */
     NULL,                                  /* init main configuration */
 
     NULL,                                  /* create server configuration */
@@ -137,7 +149,7 @@ ngx_module_t  ngx_http_x402_module = {
     NULL,                                  /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
+    ngx_http_x402_exit_process,            /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
@@ -260,12 +272,7 @@ ngx_http_x402_handler(ngx_http_request_t *r)
         return ngx_http_x402_bad_lease(r, ctx, &reason);
     }
 
-    lease = ngx_palloc(r->pool, sizeof(ngx_http_x402_lease_t));
-    if (lease == NULL) {
-        return NGX_ERROR;
-    }
-
-    rc = ngx_http_x402_lease_verify(r, xlcf->keys, &token, &route, lease,
+    rc = ngx_http_x402_lease_verify(r, xlcf->keys, &token, &route, &lease,
                                     &reason);
     if (rc == NGX_ERROR) {
         return NGX_ERROR;
@@ -277,6 +284,7 @@ ngx_http_x402_handler(ngx_http_request_t *r)
 
     ctx->lease = lease;
     ctx->lease_id = lease->jti;
+    ctx->token = token;
 
     if (ngx_http_x402_lease_recheck_due(lease, xlcf->recheck)) {
         /* the sidecar sees the token and answers allow or deny */
@@ -488,8 +496,11 @@ ngx_http_x402_decide(ngx_http_request_t *r, ngx_http_x402_loc_conf_t *xlcf,
 static ngx_int_t
 ngx_http_x402_allow(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
 {
-    ngx_uint_t        i;
-    ngx_table_elt_t  *h;
+    ngx_uint_t                  i;
+    ngx_addr_t                 *addr;
+    ngx_table_elt_t            *h;
+    ngx_http_x402_loc_conf_t   *xlcf;
+    ngx_http_x402_main_conf_t  *xmcf;
 
     if (ctx->lease && ngx_http_x402_lease_context(r, ctx) != NGX_OK) {
         return NGX_ERROR;
@@ -524,6 +535,17 @@ ngx_http_x402_allow(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
     }
 
     if (ctx->lease && ngx_http_x402_arm_expiry(r, ctx) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    xlcf = ngx_http_get_module_loc_conf(r, ngx_http_x402_module);
+    xmcf = ngx_http_get_module_main_conf(r, ngx_http_x402_module);
+
+    addr = xlcf->recheck_peer ? xlcf->recheck_peer : xmcf->sidecar;
+
+    if (ctx->lease && ctx->probe == NULL && xlcf->recheck && addr
+        && ngx_http_x402_probe_arm(r, ctx, addr, xlcf->recheck) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -762,18 +784,29 @@ ngx_http_x402_arm_expiry(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
 static void
 ngx_http_x402_expired(ngx_event_t *ev)
 {
-    ngx_connection_t     *c;
     ngx_http_request_t   *r;
     ngx_http_x402_ctx_t  *ctx;
 
     r = ev->data;
-    c = r->connection;
 
     ctx = ngx_http_x402_get_ctx(r);
 
-    ngx_log_error(NGX_LOG_INFO, c->log, 0,
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "x402: lease %V expired, closing the request",
                   ctx ? &ctx->lease_id : &r->uri);
+
+    ngx_http_x402_close_leased(r);
+}
+
+
+/* a leased request ends now, its upstream and client connections too */
+
+void
+ngx_http_x402_close_leased(ngx_http_request_t *r)
+{
+    ngx_connection_t  *c;
+
+    c = r->connection;
 
     /*
      * as ngx_http_request_handler() does for c->close: the extra
@@ -797,6 +830,10 @@ ngx_http_x402_cleanup(void *data)
 
     if (ctx->expiry.timer_set) {
         ngx_del_timer(&ctx->expiry);
+    }
+
+    if (ctx->probe) {
+        ngx_http_x402_probe_cleanup(ctx->probe);
     }
 }
 
@@ -909,6 +946,27 @@ ngx_http_x402_add_variables(ngx_conf_t *cf)
 
 
 static void *
+ngx_http_x402_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_x402_main_conf_t  *conf;
+
+    conf = ngx_pcalloc(cf->pool, sizeof(ngx_http_x402_main_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     conf->sidecar = NULL;
+     *     conf->recheck_default = 0;
+     */
+
+    return conf;
+}
+
+
+static void *
 ngx_http_x402_create_loc_conf(ngx_conf_t *cf)
 {
     ngx_http_x402_loc_conf_t  *conf;
@@ -929,6 +987,7 @@ ngx_http_x402_create_loc_conf(ngx_conf_t *cf)
     conf->keys = NGX_CONF_UNSET_PTR;
     conf->recheck = NGX_CONF_UNSET;
     conf->report = NGX_CONF_UNSET_PTR;
+    conf->recheck_peer = NGX_CONF_UNSET_PTR;
 
     return conf;
 }
@@ -940,6 +999,8 @@ ngx_http_x402_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_x402_loc_conf_t *prev = parent;
     ngx_http_x402_loc_conf_t *conf = child;
 
+    ngx_http_x402_main_conf_t  *xmcf;
+
     ngx_conf_merge_ptr_value(conf->route, prev->route, NULL);
     ngx_conf_merge_str_value(conf->sidecar, prev->sidecar,
                              "/_x402/authorize");
@@ -948,6 +1009,15 @@ ngx_http_x402_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_ptr_value(conf->keys, prev->keys, NULL);
     ngx_conf_merge_sec_value(conf->recheck, prev->recheck, 0);
     ngx_conf_merge_ptr_value(conf->report, prev->report, NULL);
+    ngx_conf_merge_ptr_value(conf->recheck_peer, prev->recheck_peer, NULL);
+
+    if (conf->route && conf->keys && conf->recheck
+        && conf->recheck_peer == NULL)
+    {
+        /* the stream recheck goes to upstream x402_sidecar: see init */
+        xmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_x402_module);
+        xmcf->recheck_default = 1;
+    }
 
     if (conf->sidecar.len == 0 || conf->sidecar.data[0] != '/') {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -962,8 +1032,47 @@ ngx_http_x402_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 static ngx_int_t
 ngx_http_x402_init(ngx_conf_t *cf)
 {
-    ngx_http_handler_pt        *h;
-    ngx_http_core_main_conf_t  *cmcf;
+    ngx_uint_t                      i;
+    ngx_http_handler_pt            *h;
+    ngx_http_core_main_conf_t      *cmcf;
+    ngx_http_x402_main_conf_t      *xmcf;
+    ngx_http_upstream_server_t     *server;
+    ngx_http_upstream_srv_conf_t  **uscfp;
+    ngx_http_upstream_main_conf_t  *umcf;
+
+    /* the stream recheck's default peer: upstream x402_sidecar's first */
+
+    xmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_x402_module);
+    umcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_upstream_module);
+
+    uscfp = umcf->upstreams.elts;
+
+    for (i = 0; i < umcf->upstreams.nelts; i++) {
+        if (uscfp[i]->host.len != sizeof("x402_sidecar") - 1
+            || ngx_strncmp(uscfp[i]->host.data, "x402_sidecar",
+                           uscfp[i]->host.len) != 0
+            || uscfp[i]->servers == NULL || uscfp[i]->servers->nelts == 0)
+        {
+            continue;
+        }
+
+        server = uscfp[i]->servers->elts;
+
+        if (server[0].naddrs) {
+            xmcf->sidecar = &server[0].addrs[0];
+        }
+
+        break;
+    }
+
+    if (xmcf->recheck_default && xmcf->sidecar == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "x402_lease_recheck rechecks open streams with "
+                           "the first server of \"upstream x402_sidecar\", "
+                           "which is not defined: define it or set "
+                           "x402_recheck_sidecar");
+        return NGX_ERROR;
+    }
 
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
 
@@ -985,6 +1094,13 @@ ngx_http_x402_init(ngx_conf_t *cf)
     ngx_http_top_header_filter = ngx_http_x402_header_filter;
 
     return NGX_OK;
+}
+
+
+static void
+ngx_http_x402_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_x402_cache_free();
 }
 
 
@@ -1051,6 +1167,50 @@ ngx_http_x402_fail(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     xlcf->fail = NGX_HTTP_X402_FAIL_CLOSED;
+
+    return NGX_CONF_OK;
+}
+
+
+/* x402_recheck_sidecar unix:PATH | ADDRESS:PORT */
+
+static char *
+ngx_http_x402_recheck_sidecar(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_x402_loc_conf_t *xlcf = conf;
+
+    ngx_url_t   u;
+    ngx_str_t  *value;
+
+    if (xlcf->recheck_peer != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    ngx_memzero(&u, sizeof(ngx_url_t));
+
+    u.url = value[1];
+    u.no_resolve = 0;
+
+    if (ngx_parse_url(cf->pool, &u) != NGX_OK) {
+        if (u.err) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "%s in x402_recheck_sidecar \"%V\"",
+                               u.err, &u.url);
+        }
+
+        return NGX_CONF_ERROR;
+    }
+
+    if (u.naddrs == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "x402_recheck_sidecar \"%V\" has no address",
+                           &u.url);
+        return NGX_CONF_ERROR;
+    }
+
+    xlcf->recheck_peer = &u.addrs[0];
 
     return NGX_CONF_OK;
 }
