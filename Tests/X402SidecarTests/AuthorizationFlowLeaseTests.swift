@@ -47,6 +47,17 @@ import X402
                 == .leased(LeaseGrant(claims: claims, slot: "req-1", requests: 2)))
     }
 
+    @Test func aStreamRecheckCountsNothingAndKeepsTheStreamsSlot() {
+        var request = Self.request(Self.keyring.issue(Self.claims(maxConcurrent: 1)))
+        request.streamRecheck = true
+        var flow = AuthorizationFlow(request, policy: Self.policy())
+        guard case .admitLease(let use) = flow.start() else {
+            Issue.record("a recheck still asks the store (revocation)")
+            return
+        }
+        #expect(use.maxRequests == nil && use.maxConcurrent == 1 && use.slot == "req-1")
+    }
+
     @Test func storeRefusalsAndFailures() {
         let token = Self.keyring.issue(Self.claims())
         for (reason, paying) in [(LeaseRefusal.revoked, true), (.requestLimit, true), (.concurrencyLimit, false)] {

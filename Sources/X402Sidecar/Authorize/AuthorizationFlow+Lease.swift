@@ -30,7 +30,11 @@ extension AuthorizationFlow {
         case .success(let claims):
             let slot = claims.maxConcurrent == nil ? nil : (request.requestId ?? policy.makePaymentId())
             state = .admittingLease(route, claims, slot: slot)
-            return .admitLease(LeaseUse(claims: claims, slot: slot))
+            var use = LeaseUse(claims: claims, slot: slot)
+            // A recheck of an open stream: revocation only; its slot (named by its request id) is
+            // the one it already holds, and it is not another request.
+            if request.streamRecheck { use.maxRequests = nil }
+            return .admitLease(use)
         }
     }
 

@@ -32,6 +32,9 @@ public struct AuthorizeRequest: Sendable, Equatable {
     public var lease: PresentedLease?
     /// A `SIGN-IN-WITH-X` proof.
     public var signInProof: String?
+    /// `X-X402-Recheck: stream`: the module re-asks about the lease of a stream already open (not
+    /// a new request: nothing is counted, the stream's own slot is kept).
+    public var streamRecheck = false
 
     public init(
         route: String?, method: String = "GET", uri: String = "/", scheme: String = "http", host: String = "localhost",

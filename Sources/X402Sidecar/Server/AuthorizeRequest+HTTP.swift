@@ -27,6 +27,7 @@ extension AuthorizeRequest {
         viaNginx = fields.via == "nginx"
         keyHeaders = fields.keyHeaders
         signInProof = fields.signIn
+        streamRecheck = fields.recheck == "stream"
         lease = PresentedLease.find(header: fields.lease, authorization: fields.authorization, uri: uri)
     }
 
@@ -39,7 +40,7 @@ extension AuthorizeRequest {
         var route: String?, originalMethod: String?, originalURI: String?
         var forwardedProto: String?, forwardedHost: String?, host: String?, forwardedFor: String?
         var realIP: String?, requestId: String?, via: String?
-        var lease: String?, authorization: String?, signIn: String?
+        var lease: String?, authorization: String?, signIn: String?, recheck: String?
         var keyHeaders: [String: String] = [:]
 
         mutating func take(_ name: String, _ value: String) {
@@ -59,7 +60,8 @@ extension AuthorizeRequest {
             case 13:
                 if Self.equalsLowercased(name, "authorization") { Self.first(&authorization, value) }
             case 14:
-                if Self.equalsLowercased(name, "x-original-uri") { Self.first(&originalURI, value) }
+                if Self.equalsLowercased(name, "x-x402-recheck") { Self.first(&recheck, value) }
+                else if Self.equalsLowercased(name, "x-original-uri") { Self.first(&originalURI, value) }
                 else if Self.equalsLowercased(name, "sign-in-with-x") { Self.first(&signIn, value) }
             case 15:
                 if Self.equalsLowercased(name, "x-forwarded-for") { Self.first(&forwardedFor, value) }
