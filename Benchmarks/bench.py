@@ -491,7 +491,7 @@ def main():
     parser.add_argument("--sidecar-loops", type=int, default=0, help="0: as many as nginx workers")
     parser.add_argument("--payments", type=int, default=200_000)
     parser.add_argument("--peer-payments", type=int, default=3000)
-    parser.add_argument("--siwx-proofs", type=int, default=4000, help="sign-in proofs per SIWX run")
+    parser.add_argument("--siwx-proofs", type=int, default=12000, help="sign-in proofs per SIWX run (2 s)")
     parser.add_argument("--peer-connections", type=int, default=4)
     parser.add_argument("--no-peer", action="store_true")
     parser.add_argument("--no-module", action="store_true", help="skip the ngx_http_x402_module rows")

@@ -92,5 +92,11 @@ def scenarios(bench, workers, base, store):
                    dict(TARGET="/leased", HEADER_NAME="X-X402-Lease", HEADER_VALUE=lease_token(bench.devnet)), 200)
     path = os.path.join(os.path.dirname(bench.devnet.run_dir), f"siwx-{store}-{workers}.txt")
     signin_proofs(bench.devnet, base, bench.args.siwx_proofs, path)
-    bench.scenario(f"SIWX re-entry ({store})", workers, base,
-                   dict(TARGET="/members", PAYMENTS=path, PAYMENTS_HEADER="SIGN-IN-WITH-X"), 200)
+    # Every proof is single-use and costs the SDK about a millisecond to make: a short run, so that
+    # the proofs outlast it (wrk's threads stop when their share runs out, which would count idle time).
+    before = bench.last_anchor
+    figures = bench.wrk(base + "/members", duration=2, TARGET="/members", PAYMENTS=path,
+                        PAYMENTS_HEADER="SIGN-IN-WITH-X")
+    bench.record(f"SIWX re-entry ({store})", workers, figures, 200,
+                 note="" if figures["requests"] < bench.args.siwx_proofs else "proofs ran out: a lower bound")
+    bench.results[-1]["anchor_rps"] = (before + bench.anchor(base, workers)["rps"]) / 2
