@@ -12,6 +12,7 @@ keep-alive connection exactly as nginx's auth subrequest sends them, dumps (`cal
   unpaid   no payment: the 402 challenge
   replay   one payment presented again and again: refused as already used
   paid     a fresh valid payment per request: verified, reserved, queued
+  lease    one valid lease token on every request: checked in process, admitted by the store
 
 The figure includes everything the process does per request (NIO's HTTP parsing, the decision,
 the answer). Compare two builds with --sidecar; `--top K` prints the K costliest functions
@@ -29,6 +30,7 @@ runs as it is but through these:
   event loops and the decision path are NIO's threads and are unchanged.
 """
 import argparse
+import base64
 import glob
 import hashlib
 import json
@@ -65,11 +67,26 @@ settlement:
   worker: false
 routes:
   bench: {{description: "bench", price: "0.01"}}
-stores:
+{lease_routes}stores:
   ledger: embedded
   embedded:
     journal: "{run}/nonces.journal"
 """
+
+LEASE_SECRET = b"callgrind lease key, 32 bytes long"
+LEASE_ROUTES = """  benchpass: {description: "lease", price: "0.05", lease: {opens: [bench], seconds: 3600}}
+"""
+LEASE_TOP = 'leases: {keys: ["cg HS256 %s"]}\n' % base64.urlsafe_b64encode(LEASE_SECRET).rstrip(b"=").decode()
+
+
+def lease_token():
+    import jwt
+    now = int(time.time())
+    return jwt.encode({"iss": "x402-nginx", "sub": "0x" + "ab" * 20, "aud": "bench.local", "jti": "cd" * 16,
+                       "iat": now, "nbf": now, "exp": now + 3600, "x402_routes": ["bench"], "x402_lease": "benchpass",
+                       "x402_amount": "50000", "x402_asset": TOKEN.lower(), "x402_network": "eip155:84532",
+                       "x402_payment_id": "ef" * 16}, LEASE_SECRET, algorithm="HS256", headers={"kid": "cg"})
+
 
 HEAD = ("GET /authorize HTTP/1.1\r\nHost: bench.local\r\nX-X402-Route: bench\r\nX-X402-Via: nginx\r\n"
         "X-Original-URI: /paid\r\nX-Original-Method: GET\r\nX-Forwarded-Proto: http\r\n"
@@ -179,7 +196,9 @@ class Connection:
         self.buffer = b""
 
     def ask(self, payment=None):
-        request = HEAD + (f"PAYMENT-SIGNATURE: {payment}\r\n" if payment else "") + "\r\n"
+        """`payment`: a PAYMENT-SIGNATURE value, or a (name, value) header."""
+        name, value = payment if isinstance(payment, tuple) else ("PAYMENT-SIGNATURE", payment)
+        request = HEAD + (f"{name}: {value}\r\n" if value else "") + "\r\n"
         self.sock.sendall(request.encode())
         while b"\r\n\r\n" not in self.buffer:
             self.buffer += self.sock.recv(65536)
@@ -206,7 +225,10 @@ def measure(sidecar, kind, count, warmup, signed, top):
     port = free_port()
     config = os.path.join(run, "x402.yaml")
     with open(config, "w") as f:
-        f.write(CONFIG.format(port=port, pay_to=PAY_TO, token=TOKEN, run=run))
+        # The lease row needs a lease route (and keys), which builds before leases do not parse.
+        f.write(CONFIG.format(port=port, pay_to=PAY_TO, token=TOKEN, run=run,
+                              lease_routes=LEASE_ROUTES if kind == "lease" else "")
+                + (LEASE_TOP if kind == "lease" else ""))
     out = os.path.join(run, "callgrind.out")
     binary, shim = prepared(sidecar, os.path.join(ROOT, ".run", "callgrind-bin"))
     process = subprocess.Popen(
@@ -223,8 +245,10 @@ def measure(sidecar, kind, count, warmup, signed, top):
                 if time.time() > deadline or process.poll() is not None:
                     raise RuntimeError(f"the sidecar did not start; see {run}/valgrind.log")
                 time.sleep(0.2)
-        expected = {"unpaid": 402, "replay": 402, "paid": 200}[kind]
-        headers = {"unpaid": lambda i: None, "replay": lambda i: signed[0], "paid": lambda i: signed[1 + i]}[kind]
+        expected = {"unpaid": 402, "replay": 402, "paid": 200, "lease": 200}[kind]
+        token = lease_token() if kind == "lease" else None
+        headers = {"unpaid": lambda i: None, "replay": lambda i: signed[0], "paid": lambda i: signed[1 + i],
+                   "lease": lambda i: ("X-X402-Lease", token)}[kind]
         if kind == "replay":
             connection.ask(signed[0])  # used once
         for i in range(warmup):
