@@ -32,7 +32,7 @@ import requests
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.join(ROOT, "Tests", "e2e"))
-from stack import Devnet, free_port, render_includes, wait_for  # noqa: E402
+from stack import Devnet, free_port, nginx_temp_paths, render_includes, wait_for  # noqa: E402
 
 import bench_leases  # noqa: E402
 
@@ -85,12 +85,7 @@ pid {run}/nginx.pid;
 events {{ worker_connections 8192; }}
 http {{
     access_log off;
-    client_body_temp_path {run}/tmp/body;
-    proxy_temp_path {run}/tmp/proxy;
-    fastcgi_temp_path {run}/tmp/fastcgi;
-    uwsgi_temp_path {run}/tmp/uwsgi;
-    scgi_temp_path {run}/tmp/scgi;
-    include {run}/x402/http.conf;
+{temp_paths}    include {run}/x402/http.conf;
     # The anchor's auth endpoint: another server block answering 204, reached the way nginx
     # reaches the sidecar (unix socket, keepalive upstream).
     upstream anchor_auth {{ server unix:{run}/anchor.sock; keepalive 64; }}
@@ -131,12 +126,7 @@ pid {run}/nginx.pid;
 events {{ worker_connections 8192; }}
 http {{
     access_log off;
-    client_body_temp_path {run}/tmp/body;
-    proxy_temp_path {run}/tmp/proxy;
-    fastcgi_temp_path {run}/tmp/fastcgi;
-    uwsgi_temp_path {run}/tmp/uwsgi;
-    scgi_temp_path {run}/tmp/scgi;
-    include {run}/x402-module/http.conf;
+{temp_paths}    include {run}/x402-module/http.conf;
     upstream anchor_auth {{ server unix:{run}/anchor.sock; keepalive 64; }}
     server {{
         listen unix:{run}/anchor.sock;
@@ -172,8 +162,7 @@ class Bench:
         self.last_anchor = None
         self.processes = []
         os.makedirs(RUN, exist_ok=True)
-        for sub in ("tmp/body", "tmp/proxy", "tmp/fastcgi", "tmp/uwsgi", "tmp/scgi", "www"):
-            os.makedirs(os.path.join(RUN, sub), exist_ok=True)
+        os.makedirs(os.path.join(RUN, "www"), exist_ok=True)
         with open(os.path.join(RUN, "www", "ok.json"), "w") as f:
             f.write('{"ok":true}\n')
         render_includes(RUN)
@@ -234,7 +223,7 @@ class Bench:
         self.nginx_port = free_port()
         conf = os.path.join(RUN, "nginx.conf")
         with open(conf, "w") as f:
-            f.write(NGINX_CONF.format(run=RUN, port=self.nginx_port, workers=workers,
+            f.write(NGINX_CONF.format(run=RUN, port=self.nginx_port, workers=workers, temp_paths=nginx_temp_paths(RUN),
                                       lease_locations=bench_leases.LOCATIONS.format(run=RUN)))
         sh("nginx", "-t", "-q", "-c", conf, "-p", RUN)
         sh("nginx", "-c", conf, "-p", RUN)
@@ -336,8 +325,6 @@ class Bench:
     def start_module_nginx(self, workers):
         from stack import MODULE_SO, render_module_includes
         run = os.path.join(RUN, "module")
-        for sub in ("tmp/body", "tmp/proxy", "tmp/fastcgi", "tmp/uwsgi", "tmp/scgi"):
-            os.makedirs(os.path.join(run, sub), exist_ok=True)
         target = render_module_includes(run, RUN)
         # As the stock rows: no reports (the stock bench drops its access_log reports too).
         http_conf = os.path.join(target, "http.conf")
@@ -352,6 +339,7 @@ class Bench:
         conf = os.path.join(run, "nginx.conf")
         with open(conf, "w") as f:
             f.write(MODULE_NGINX_CONF.format(so=MODULE_SO, run=run, www=os.path.join(RUN, "www"),
+                                             temp_paths=nginx_temp_paths(run),
                                              port=self.module_nginx_port, workers=workers, keys=keys))
         sh("nginx", "-t", "-q", "-c", conf, "-p", run)
         sh("nginx", "-c", conf, "-p", run)

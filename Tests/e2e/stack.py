@@ -305,12 +305,7 @@ pid {run}/nginx.pid;
 events {{ worker_connections 4096; }}
 http {{
     access_log off;
-    client_body_temp_path {run}/tmp/body;
-    proxy_temp_path {run}/tmp/proxy;
-    fastcgi_temp_path {run}/tmp/fastcgi;
-    uwsgi_temp_path {run}/tmp/uwsgi;
-    scgi_temp_path {run}/tmp/scgi;
-    include {run}/{includes}/http.conf;
+{temp_paths}    include {run}/{includes}/http.conf;
     upstream backend {{ server 127.0.0.1:{backend_port}; keepalive 32; }}
     server {{
         listen 127.0.0.1:{port};
@@ -366,6 +361,16 @@ class Protect(dict):
         return f"set $x402_route {name};\n            include {self.run_dir}/x402/protect.conf;"
 
 
+def nginx_temp_paths(run_dir):
+    """nginx's temp directories under `run_dir` (made here), as http-level directives."""
+    lines = []
+    for name, sub in (("client_body", "body"), ("proxy", "proxy"), ("fastcgi", "fastcgi"), ("uwsgi", "uwsgi"),
+                      ("scgi", "scgi")):
+        os.makedirs(os.path.join(run_dir, "tmp", sub), exist_ok=True)
+        lines.append(f"    {name}_temp_path {run_dir}/tmp/{sub};")
+    return "\n".join(lines) + "\n"
+
+
 def render_includes(run_dir):
     """Our nginx/x402 files with their default paths pointed at `run_dir`."""
     target = os.path.join(run_dir, "x402")
@@ -400,8 +405,6 @@ class Nginx:
         self.run_dir = run_dir
         self.integration = integration
         self.port = port or free_port()
-        for sub in ("tmp/body", "tmp/proxy", "tmp/fastcgi", "tmp/uwsgi", "tmp/scgi"):
-            os.makedirs(os.path.join(run_dir, sub), exist_ok=True)
         protect = Protect(integration, run_dir)
         if integration == "module":
             if not os.path.exists(MODULE_SO):
@@ -420,7 +423,8 @@ class Nginx:
                 "        }\n" for name in routes) + locations.replace("{run}", run_dir)
             f.write(NGINX_CONF.format(run=run_dir, port=self.port, backend_port=backend_port, workers=workers,
                                       extra_locations=extra, dead_port=free_port(), protect=protect,
-                                      load_module=load_module, includes=includes, server_extra=server_extra))
+                                      load_module=load_module, includes=includes, server_extra=server_extra,
+                                      temp_paths=nginx_temp_paths(run_dir)))
 
     @property
     def url(self):

@@ -10,7 +10,7 @@ import subprocess
 import time
 
 import pytest
-from stack import NGINX_BIN, Backend, free_port, render_includes, wait_for
+from stack import NGINX_BIN, Backend, free_port, nginx_temp_paths, render_includes, wait_for
 from streaming import CLOSE, TEXT, accept_key, encode_frame, read_frame
 
 
@@ -48,12 +48,7 @@ pid {run}/nginx.pid;
 events {{ worker_connections 256; }}
 http {{
     access_log off;
-    client_body_temp_path {run}/tmp/body;
-    proxy_temp_path {run}/tmp/proxy;
-    fastcgi_temp_path {run}/tmp/fastcgi;
-    uwsgi_temp_path {run}/tmp/uwsgi;
-    scgi_temp_path {run}/tmp/scgi;
-    include {run}/x402/http.conf;
+{temp_paths}    include {run}/x402/http.conf;
     upstream backend {{ server 127.0.0.1:{backend_port}; keepalive 8; }}
     server {{
         listen 127.0.0.1:{port};
@@ -73,13 +68,11 @@ http {{
 @pytest.fixture(scope="module")
 def proxied(tmp_path_factory):
     run = str(tmp_path_factory.mktemp("streaming"))
-    for sub in ("tmp/body", "tmp/proxy", "tmp/fastcgi", "tmp/uwsgi", "tmp/scgi"):
-        os.makedirs(os.path.join(run, sub), exist_ok=True)
     render_includes(run)
     backend, port = Backend(), free_port()
     conf = os.path.join(run, "nginx.conf")
     with open(conf, "w") as f:
-        f.write(CONF.format(run=run, port=port, backend_port=backend.port))
+        f.write(CONF.format(run=run, port=port, backend_port=backend.port, temp_paths=nginx_temp_paths(run)))
     subprocess.run([NGINX_BIN, "-c", conf, "-p", run], check=True)
     wait_for(lambda: socket.create_connection(("127.0.0.1", port), timeout=1).close() or True, what="nginx")
     yield backend, port

@@ -14,7 +14,8 @@ import time
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from stack import MODULE_DIR, MODULE_SO, NGINX_BIN, free_port, render_module_includes, wait_for  # noqa: F401
+from stack import (MODULE_DIR, MODULE_SO, NGINX_BIN, free_port, nginx_temp_paths,  # noqa: F401
+                   render_module_includes, wait_for)
 # X402_MODULE_VALGRIND=DIR runs nginx as one process under memcheck, logs in DIR.
 VALGRIND = os.environ.get("X402_MODULE_VALGRIND")
 
@@ -27,12 +28,7 @@ pid {run}/nginx.pid;
 events {{ worker_connections 1024; }}
 http {{
     access_log off;
-    client_body_temp_path {run}/tmp/body;
-    proxy_temp_path {run}/tmp/proxy;
-    fastcgi_temp_path {run}/tmp/fastcgi;
-    uwsgi_temp_path {run}/tmp/uwsgi;
-    scgi_temp_path {run}/tmp/scgi;
-    include {run}/x402-module/http.conf;
+{temp_paths}    include {run}/x402-module/http.conf;
     upstream backend {{ server 127.0.0.1:{backend_port}; keepalive 8; }}
 {http_extra}
     server {{
@@ -51,8 +47,6 @@ class ModuleNginx:
         self.run_dir = run_dir
         self.port = free_port()
         self.process = None
-        for sub in ("tmp/body", "tmp/proxy", "tmp/fastcgi", "tmp/uwsgi", "tmp/scgi"):
-            os.makedirs(os.path.join(run_dir, sub), exist_ok=True)
         render_module_includes(run_dir, sidecar_dir)
         self.conf = os.path.join(run_dir, "nginx.conf")
         self.write(locations, http_extra, backend_port)
@@ -61,7 +55,8 @@ class ModuleNginx:
         self.backend_port = backend_port
         with open(self.conf, "w") as f:
             f.write(NGINX_CONF.format(so=MODULE_SO, run=self.run_dir, level=os.environ.get("X402_MODULE_LOG", "info"), port=self.port, backend_port=backend_port,
-                                      locations=locations, http_extra=http_extra))
+                                      locations=locations, http_extra=http_extra,
+                                      temp_paths=nginx_temp_paths(self.run_dir)))
 
     @property
     def url(self):
