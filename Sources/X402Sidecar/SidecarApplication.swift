@@ -120,9 +120,15 @@ public enum SidecarApplication {
             logger.warning("no settlement section: payments are verified and reserved but never settled on chain")
         }
         var leaseStore: (any LeaseStore)?
+        var revocationMirror: RevocationMirror?
         if configuration.leases != nil || configuration.signIn != nil {
             switch configuration.ledger {
-            case .redis(_, let prefix): leaseStore = RedisLeaseStore(client: try redis.get(), keyPrefix: prefix)
+            case .redis(_, let prefix):
+                let client = try redis.get()
+                if configuration.leases != nil {
+                    revocationMirror = RevocationMirror(client: client, keyPrefix: prefix, logger: logger)
+                }
+                leaseStore = RedisLeaseStore(client: client, keyPrefix: prefix, mirror: revocationMirror)
             case .embedded, .memory: leaseStore = EmbeddedLeaseStore()
             }
         }
@@ -144,6 +150,7 @@ public enum SidecarApplication {
             services.append(AuthServer(core: core, addresses: [admin.listen], group: group, logger: logger,
                                        graceSeconds: 1, admin: true))
         }
+        if let revocationMirror { services.append(revocationMirror) }
         if let settlements, settlements.settings.runsWorker {
             services.append(SettlementWorker(settlements: settlements))
         }

@@ -126,6 +126,33 @@ import X402Sidecar
         #expect(failure.reason == .unknownKey)
     }
 
+    /// A token verified once is remembered, but every request still checks time, host and route,
+    /// and a token that differs in one byte is verified from scratch.
+    @Test func rememberedTokensAreStillCheckedPerRequest() throws {
+        let keyring = try LeaseKeyring(keyFile: Self.fixture.keyFile, signingKeyID: "hs-2025")
+        let token = keyring.issue(Self.claims)
+        let during = LeaseExpectation(route: "stream", host: "api.example.com", now: 1_767_226_000, clockSkew: 0)
+        #expect(try keyring.verify(token, expecting: during).get() == Self.claims)
+        #expect(try keyring.verify(token, expecting: during).get() == Self.claims)
+        var after = during
+        after.now = Self.claims.expiresAt
+        #expect(keyring.verify(token, expecting: after).failureReason == .expired)
+        var elsewhere = during
+        elsewhere.route = "other"
+        #expect(keyring.verify(token, expecting: elsewhere).failureReason == .wrongRoute)
+        elsewhere = during
+        elsewhere.host = "evil.example.com"
+        #expect(keyring.verify(token, expecting: elsewhere).failureReason == .wrongHost)
+        var tampered = Array(token.utf8)
+        tampered[tampered.count - 2] = tampered[tampered.count - 2] == UInt8(ascii: "A") ? UInt8(ascii: "B") : UInt8(ascii: "A")
+        #expect(keyring.verify(String(decoding: tampered, as: UTF8.self), expecting: during).failureReason == .badSignature)
+        // A keyring without the key (a reload that dropped it) does not share the memory.
+        let rotated = try LeaseKeyring(
+            keyFile: Self.fixture.keyFile.split(separator: "\n").filter { !$0.hasPrefix("hs-2025") }.joined(
+                separator: "\n"))
+        #expect(rotated.verify(token, expecting: during).failureReason == .unknownKey)
+    }
+
     @Test func generatedKeysWorkAndRenderInTheNginxFormat() throws {
         let hsLine = LeaseKeyring.generateKeyLine(algorithm: .hs256, keyID: "a")
         let edLine = LeaseKeyring.generateKeyLine(algorithm: .edDSA, keyID: "b")
@@ -159,5 +186,12 @@ import X402Sidecar
             }
         }
         #expect(throws: LeaseKeyError.self) { try LeaseKeyring(keyFile: "a HS256 \(secret)", signingKeyID: "b") }
+    }
+}
+
+extension Result where Failure == LeaseFailure {
+    fileprivate var failureReason: LeaseRefusal? {
+        if case .failure(let failure) = self { return failure.reason }
+        return nil
     }
 }

@@ -1,3 +1,4 @@
+import Synchronization
 import X402
 
 /// A lease key that cannot be used, with what is wrong (for `check-config` and the CLI).
@@ -41,6 +42,9 @@ public final class LeaseKeyring: LeaseVerificationKeys, Sendable {
     public let keyIDs: [String]
     private let keys: [String: Key]
     private let publicKeys: [String: OpenSSL.Ed25519PublicKey]
+    /// Tokens whose signature verified, with their claims: a lease is presented on every request
+    /// of a stream or dashboard, and its signature and claims need checking only once per keyring.
+    private let verified = Mutex(VerifiedTokens())
 
     /// - Parameters:
     ///   - keys: every key that may verify a token, in order (ids unique, `LeaseToken.isValidKeyID`).
@@ -119,9 +123,22 @@ public final class LeaseKeyring: LeaseVerificationKeys, Sendable {
         }
     }
 
-    /// `LeaseToken.verify` with this keyring.
+    /// `LeaseToken.verify` with this keyring. Authentic tokens are remembered (bounded; a new
+    /// keyring, as on reload, starts empty), so a token seen before costs a table lookup and the
+    /// request-dependent checks (time, host, route), which run every time.
     public func verify(_ token: String, expecting expectation: LeaseExpectation) -> Result<LeaseClaims, LeaseFailure> {
-        LeaseToken.verify(token, keys: self, expecting: expectation)
+        let claims: LeaseClaims
+        if let known = verified.withLock({ $0.claims(of: token) }) {
+            claims = known
+        } else {
+            switch LeaseToken.authenticate(token, keys: self) {
+            case .failure(let failure): return .failure(failure)
+            case .success(let authentic): claims = authentic
+            }
+            verified.withLock { $0.remember(token, claims, now: expectation.now) }
+        }
+        if let failure = LeaseToken.check(claims, expecting: expectation) { return .failure(failure) }
+        return .success(claims)
     }
 
     public func algorithm(ofKey kid: String) -> LeaseAlgorithm? { keys[kid]?.algorithm }
@@ -153,6 +170,23 @@ public final class LeaseKeyring: LeaseVerificationKeys, Sendable {
             }
         }
         return out
+    }
+}
+
+/// The authentic tokens a keyring has seen, at most `capacity`; when full, the expired ones go,
+/// and all of them if that frees nothing (they verify again on their next use).
+struct VerifiedTokens {
+    static let capacity = 8192
+    private var table: [String: LeaseClaims] = [:]
+
+    func claims(of token: String) -> LeaseClaims? { table[token] }
+
+    mutating func remember(_ token: String, _ claims: LeaseClaims, now: Int64) {
+        if table.count >= Self.capacity {
+            table = table.filter { $0.value.expiresAt > now }
+            if table.count >= Self.capacity { table.removeAll(keepingCapacity: true) }
+        }
+        table[token] = claims
     }
 }
 

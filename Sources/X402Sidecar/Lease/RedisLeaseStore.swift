@@ -9,11 +9,14 @@ import X402
 /// - `PREFIX:siwx:{nonce}`: a consumed SIWX nonce; `PREFIX:paid:{payer|host|route}`: paid access.
 ///
 /// Every key expires at the lease's `exp` plus `retentionSeconds` (EXPIREAT), or at its record's own
-/// expiry, so nothing outlives what it is about.
+/// expiry, so nothing outlives what it is about. Revocations are also appended to a log that each
+/// sidecar's `RevocationMirror` follows, so leases without counters are admitted without a round trip.
 public final class RedisLeaseStore: LeaseStore {
     public let client: RedisClient
     public let keyPrefix: String
     public let retentionSeconds: Int64
+    /// When set (and running), admits of leases without counters are answered from it.
+    public let mirror: RevocationMirror?
 
     /// ARGV: now, expireAt (exp + retention), maxRequests (0: none), maxConcurrent (0: none), slot,
     /// slotExpiresAt. Returns {code, requests}: 0 admitted, 1 revoked, 2 request limit, 3 concurrency.
@@ -80,10 +83,47 @@ public final class RedisLeaseStore: LeaseStore {
         return 1
         """)
 
-    public init(client: RedisClient, keyPrefix: String = "x402", retentionSeconds: Int64 = 300) {
+    /// KEYS: the log's header, the log. ARGV: jti, until (exp + retention), now, a random epoch for
+    /// a new log. Appends one revocation under the next sequence number and drops up to 16 of the
+    /// oldest entries that have expired.
+    static let logRevocation = RedisScript(
+        """
+        redis.call('HSETNX', KEYS[1], 'epoch', ARGV[4])
+        local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
+        redis.call('ZADD', KEYS[2], seq, ARGV[1] .. ' ' .. ARGV[2])
+        for _, member in ipairs(redis.call('ZRANGE', KEYS[2], 0, 15)) do
+          local untilTime = tonumber(string.match(member, ' ([0-9]+)$'))
+          if untilTime and untilTime <= tonumber(ARGV[3]) then redis.call('ZREM', KEYS[2], member) end
+        end
+        return seq
+        """)
+
+    public init(
+        client: RedisClient, keyPrefix: String = "x402", retentionSeconds: Int64 = 300,
+        mirror: RevocationMirror? = nil
+    ) {
         self.client = client
         self.keyPrefix = keyPrefix
         self.retentionSeconds = retentionSeconds
+        self.mirror = mirror
+    }
+
+    /// Appends a revocation to the log the mirrors follow. Written before the lease's own record, so
+    /// a failure between the two leaves the lease refused by more sidecars, never by fewer.
+    private func logRevocation(jti: String, expiresAt: Int64) async throws {
+        let (sequence, log) = RevocationMirror.keys(prefix: keyPrefix)
+        _ = try await client.run(
+            Self.logRevocation, keys: [sequence, log],
+            arguments: [
+                jti, String(expiresAt + retentionSeconds), String(UnixClock.seconds()),
+                Hex.encode(OpenSSL.randomBytes(8), prefix: false),
+            ])
+    }
+
+    /// Waits until every mirror that is still trusted has polled after the write.
+    private func waitForMirrors() async {
+        guard let mirror else { return }
+        try? await Task.sleep(for: mirror.staleness + .milliseconds(10))
     }
 
     func leaseKey(_ jti: String) -> String { "\(keyPrefix):lease:{\(jti)}" }
@@ -104,7 +144,10 @@ public final class RedisLeaseStore: LeaseStore {
     }
 
     public func admit(_ use: LeaseUse, now: Int64) -> StoreAnswer<LeaseAdmission> {
-        .suspending { try await self.admitRemotely(use, now: now) }
+        if use.maxRequests == nil, use.maxConcurrent == nil, let admission = mirror?.admission(jti: use.jti, now: now) {
+            return .ready(.success(admission))
+        }
+        return .suspending { try await self.admitRemotely(use, now: now) }
     }
 
     private func admitRemotely(_ use: LeaseUse, now: Int64) async throws -> LeaseAdmission {
@@ -132,6 +175,12 @@ public final class RedisLeaseStore: LeaseStore {
     }
 
     public func revoke(jti: String, expiresAt: Int64) async throws {
+        try await revokeRecord(jti: jti, expiresAt: expiresAt)
+        await waitForMirrors()
+    }
+
+    private func revokeRecord(jti: String, expiresAt: Int64) async throws {
+        try await logRevocation(jti: jti, expiresAt: expiresAt)
         _ = try await client.run(
             Self.revoke, keys: [leaseKey(jti)], arguments: [String(expiresAt + retentionSeconds), "1", ""])
     }
@@ -148,13 +197,16 @@ public final class RedisLeaseStore: LeaseStore {
             guard let jti = items[index].string, let score = items[index + 1].string, let exp = Int64(score) else {
                 continue
             }
-            try await revoke(jti: jti, expiresAt: exp)
+            try await revokeRecord(jti: jti, expiresAt: exp)
             count += 1
         }
+        if count > 0 { await waitForMirrors() }
         return count
     }
 
     public func renew(jti: String, successor: String, expiresAt: Int64) async throws -> LeaseRenewal {
+        // Logged first: when the renewal loses, the old lease was revoked already.
+        try await logRevocation(jti: jti, expiresAt: expiresAt)
         let reply = try await client.run(
             Self.revoke, keys: [leaseKey(jti)], arguments: [String(expiresAt + retentionSeconds), "renewed", successor])
         guard case .array(let items?) = reply, items.count == 2, case .integer(let code) = items[0] else {
