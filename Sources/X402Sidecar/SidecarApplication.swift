@@ -83,14 +83,17 @@ public enum SidecarApplication {
             facilitator: facilitator, relayers: relayers, logger: logger, metrics: metrics)
     }
 
-    static func makeLedger(_ settings: LedgerSettings, redis: SharedRedis) throws -> any NonceLedger {
+    static func makeLedger(_ settings: LedgerSettings, redis: SharedRedis, settledHoldSeconds: Int64) throws
+        -> any NonceLedger
+    {
         switch settings {
         case .memory:
-            return MemoryNonceLedger()
+            return MemoryNonceLedger(exposureSettledHoldSeconds: settledHoldSeconds)
         case .embedded(let path, let fsync):
-            return try EmbeddedNonceLedger(path: path, fsync: fsync)
+            return try EmbeddedNonceLedger(path: path, fsync: fsync, exposureSettledHoldSeconds: settledHoldSeconds)
         case .redis(_, let prefix):
-            return RedisNonceLedger(client: try redis.get(), keyPrefix: prefix)
+            return RedisNonceLedger(client: try redis.get(), keyPrefix: prefix,
+                                    exposureSettledHoldSeconds: settledHoldSeconds)
         }
     }
 
@@ -101,7 +104,9 @@ public enum SidecarApplication {
         decisionLog: DecisionLog? = nil
     ) throws -> Assembly {
         let redis = SharedRedis(configuration, group: group, logger: logger)
-        let ledger = try makeLedger(configuration.ledger, redis: redis)
+        let ledger = try makeLedger(
+            configuration.ledger, redis: redis,
+            settledHoldSeconds: PayerBalances.settledHoldSeconds(cacheSeconds: configuration.balanceCacheSeconds))
         let metrics = SidecarMetrics(routes: Array(configuration.routes.keys))
         let settlements = try makeSettlements(configuration, ledger: ledger, redis: redis, logger: logger,
                                               metrics: metrics)
@@ -136,7 +141,11 @@ public enum SidecarApplication {
             routes: configuration.routes, verifier: configuration.verifier, ledger: ledger, settlements: settlements,
             limits: configuration.routeLimits, limiter: limiter, trustedProxies: configuration.trustedProxies,
             limitKeyPrefix: limitPrefix, leases: configuration.leases, signIn: configuration.signIn,
-            leaseStore: leaseStore, logger: logger)
+            leaseStore: leaseStore, exposure: configuration.exposure,
+            balances: configuration.exposure == nil ? nil : PayerBalances(
+                chains: configuration.rpcURLs.mapValues { EthereumRPC(url: $0) },
+                cacheSeconds: configuration.balanceCacheSeconds),
+            logger: logger)
         let core = SidecarCore(
             authorizer: authorizer, decisionLog: decisionLog ?? DecisionLog(enabled: configuration.log.decisions),
             maxHeaderBytes: configuration.server.maxHeaderBytes,

@@ -42,8 +42,53 @@ extension AuthorizationFlow {
 
     mutating func reserve(_ payment: VerifiedPayment, route: RouteRequirements) -> Action {
         let grant = Grant(payment: payment, paymentId: policy.makePaymentId())
+        let expiresAt = payment.validBefore + policy.reservationMargin
+        guard let exposure = policy.exposure else {
+            state = .reserving(route, grant)
+            return .reserve(payment.nonceKey, token: grant.paymentId, expiresAt: expiresAt)
+        }
+        guard let amount = ExposureHold.amount(payment.option.amount) else {
+            return respond(.misconfigured(reason: "the route's price is not an amount exposure control can hold"))
+        }
+        guard let checked = exposure.checked[route.name] else {
+            // Settled before serving: held without a check, so it counts against the others.
+            state = .reserving(route, grant)
+            return .reserveHeld(payment.nonceKey, token: grant.paymentId, expiresAt: expiresAt,
+                                hold: ExposureHold(amount: amount, limit: nil))
+        }
+        state = .fetchingBalance(route, grant, amount: amount, cap: checked.maxPending[payment.option.network.caip2])
+        return .fetchBalance(BalanceQuery(chainId: payment.option.network.chainId, asset: payment.option.token.address,
+                                          payer: payment.payer))
+    }
+
+    /// The payer's balance is known: reserve, holding the payment against it.
+    mutating func balanceFetched(
+        _ answer: Result<UInt128, any Error>, grant: Grant, amount: UInt128, cap: UInt128?, route: RouteRequirements
+    ) -> Action {
+        guard case .success(let balance) = answer else {
+            return respond(.unavailable(reason: "payer balance unavailable", retryAfter: 5))
+        }
+        let payment = grant.payment
         state = .reserving(route, grant)
-        return .reserve(payment.nonceKey, token: grant.paymentId, expiresAt: payment.validBefore + policy.reservationMargin)
+        return .reserveHeld(payment.nonceKey, token: grant.paymentId, expiresAt: payment.validBefore + policy.reservationMargin,
+                            hold: ExposureHold(amount: amount, limit: cap.map { min($0, balance) } ?? balance))
+    }
+
+    mutating func reservedHeld(_ answer: Result<Reservation, any Error>, grant: Grant, route: RouteRequirements)
+        -> Action
+    {
+        switch answer {
+        case .success(.reserved):
+            return enqueue(grant, route: route)
+        case .success(.alreadyUsed):
+            return refuse(PaymentFailure(.nonceAlreadyUsed, "this authorization was already used",
+                                         payer: grant.payment.payer), route: route)
+        case .success(.overLimit(let pending)):
+            let message = "the payer's balance does not cover this payment on top of \(pending) pending"
+            return refuse(PaymentFailure(.insufficientBalance, message, payer: grant.payment.payer), route: route)
+        case .failure:
+            return respond(.unavailable(reason: "nonce ledger unavailable", retryAfter: 5))
+        }
     }
 
     mutating func enqueue(_ grant: Grant, route: RouteRequirements) -> Action {

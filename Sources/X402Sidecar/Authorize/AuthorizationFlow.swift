@@ -21,6 +21,11 @@ public struct AuthorizationFlow: Sendable {
         case verifyWithFacilitator(VerifiedPayment, RouteRequirements)
         /// The atomic nonce reservation, answered with `.reserved`.
         case reserve(NonceKey, token: String, expiresAt: Int64)
+        /// The payer's balance (exposure control), answered with `.balanceFetched`.
+        case fetchBalance(BalanceQuery)
+        /// The nonce reservation with the payment held against the payer's exposure, in one
+        /// atomic step, answered with `.reservedHeld`.
+        case reserveHeld(NonceKey, token: String, expiresAt: Int64, hold: ExposureHold)
         /// Settlement intake (durably queue the job), answered with `.enqueued`.
         case enqueue(SettlementTransition)
         /// A `before` payment's settlement, answered with `.settledInline`.
@@ -46,6 +51,8 @@ public struct AuthorizationFlow: Sendable {
         case freeTaken(Result<Int?, any Error>)
         case facilitatorAnswered(Result<FacilitatorClient.Verdict, any Error>)
         case reserved(Result<Bool, any Error>)
+        case balanceFetched(Result<UInt128, any Error>)
+        case reservedHeld(Result<Reservation, any Error>)
         case enqueued(Result<Void, any Error>)
         case settledInline(SettleOutcome)
         case applied
@@ -64,6 +71,8 @@ public struct AuthorizationFlow: Sendable {
         case takingFree(RouteRequirements, RouteLimits)
         case verifyingRemotely(RouteRequirements, VerifiedPayment)
         case reserving(RouteRequirements, Grant)
+        /// Waiting for the payer's balance; the hold's amount and the route's cap.
+        case fetchingBalance(RouteRequirements, Grant, amount: UInt128, cap: UInt128?)
         case enqueuing(RouteRequirements, Grant, SettlementJob)
         case settling(RouteRequirements, Grant, SettlementJob)
         /// Waiting for a store write; then this answer (for `.allow` on a lease route: the lease).
@@ -142,6 +151,12 @@ public struct AuthorizationFlow: Sendable {
             case .failure:
                 return respond(.unavailable(reason: "nonce ledger unavailable", retryAfter: 5))
             }
+
+        case (.fetchingBalance(let route, let grant, let amount, let cap), .balanceFetched(let answer)):
+            return balanceFetched(answer, grant: grant, amount: amount, cap: cap, route: route)
+
+        case (.reserving(let route, let grant), .reservedHeld(let answer)):
+            return reservedHeld(answer, grant: grant, route: route)
 
         case (.enqueuing(let route, let grant, var job), .enqueued(let answer)):
             if case .failure = answer {

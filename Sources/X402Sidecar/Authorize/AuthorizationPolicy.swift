@@ -30,13 +30,16 @@ public final class AuthorizationPolicy: Sendable {
     let knownUsed: @Sendable (NonceKey) -> Bool
     /// Decoded payloads of headers refused as already used (a replay flood decodes once).
     let replays = ReplayedPayloads()
+    /// Exposure control: nil when no route serves before it is paid (or every such route says
+    /// `exposure: unchecked`); then reservations hold nothing.
+    public let exposure: ExposurePolicy?
 
     public init(
         routes: [String: RouteRequirements], verifier: PaymentVerifier, limits: [String: RouteLimits] = [:],
         trustedProxies: TrustedProxies = TrustedProxies(), limitKeyPrefix: String = "x402",
         settlement: SettlementSettings? = nil, routeSettlement: [String: RouteSettlement] = [:],
         hasFacilitator: Bool = false, leases: LeaseSettings? = nil, signIn: SignInSettings? = nil,
-        now: @escaping @Sendable () -> Int64 = { UnixClock.seconds() },
+        exposure: ExposurePolicy? = nil, now: @escaping @Sendable () -> Int64 = { UnixClock.seconds() },
         makePaymentId: @escaping @Sendable () -> String = { PaymentId.make() },
         knownUsed: @escaping @Sendable (NonceKey) -> Bool = { _ in false }
     ) {
@@ -50,6 +53,7 @@ public final class AuthorizationPolicy: Sendable {
         self.hasFacilitator = hasFacilitator
         self.leases = leases
         self.signIn = signIn
+        self.exposure = exposure
         self.now = now
         self.makePaymentId = makePaymentId
         self.knownUsed = knownUsed
@@ -99,6 +103,26 @@ public final class AuthorizationPolicy: Sendable {
             checks.append(RateCheck(key: storeKey(route: route, rule: rule.name, value: value), rule: rule.rule))
         }
         return (applied, checks)
+    }
+}
+
+/// Which routes check a payer's balance before serving, and their caps.
+public struct ExposurePolicy: Sendable, Equatable {
+    /// Routes whose payments are held against the payer's balance: `deferred` and `after` routes
+    /// (and lease routes settling later) unless they say `exposure: unchecked`.
+    public var checked: [String: ExposureRoute]
+
+    public init(checked: [String: ExposureRoute]) {
+        self.checked = checked
+    }
+}
+
+/// One checked route's cap on pending exposure (`max_pending_per_payer`), by CAIP-2 network.
+public struct ExposureRoute: Sendable, Equatable {
+    public var maxPending: [String: UInt128]
+
+    public init(maxPending: [String: UInt128] = [:]) {
+        self.maxPending = maxPending
     }
 }
 

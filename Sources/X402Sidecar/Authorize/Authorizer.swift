@@ -15,6 +15,8 @@ public final class Authorizer: Sendable {
     public let limiter: (any RateLimiter)?
     /// Revocations, request counts and concurrency slots of leases (when `leases:` is configured).
     public let leaseStore: (any LeaseStore)?
+    /// Payers' balances, for exposure control (`policy.exposure`).
+    public let balances: PayerBalances?
     let logger: Logger
     let metrics: SidecarMetrics
 
@@ -23,8 +25,10 @@ public final class Authorizer: Sendable {
 
     public init(policy: AuthorizationPolicy, ledger: any NonceLedger, settlements: Settlements? = nil,
                 limiter: (any RateLimiter)? = nil, leaseStore: (any LeaseStore)? = nil,
+                balances: PayerBalances? = nil,
                 logger: Logger = Logger(label: "x402.sidecar"), metrics: SidecarMetrics? = nil) {
         self.leaseStore = leaseStore
+        self.balances = balances
         self.metrics = metrics ?? settlements?.metrics ?? SidecarMetrics(routes: Array(policy.routes.keys))
         self.policy = policy
         self.ledger = ledger
@@ -39,16 +43,18 @@ public final class Authorizer: Sendable {
         settlements: Settlements? = nil, limits: [String: RouteLimits] = [:], limiter: (any RateLimiter)? = nil,
         trustedProxies: TrustedProxies = TrustedProxies(), limitKeyPrefix: String = "x402",
         leases: LeaseSettings? = nil, signIn: SignInSettings? = nil, leaseStore: (any LeaseStore)? = nil,
+        exposure: ExposurePolicy? = nil, balances: PayerBalances? = nil,
         logger: Logger = Logger(label: "x402.sidecar"),
         now: @escaping @Sendable () -> Int64 = { UnixClock.seconds() }
     ) {
         let policy = AuthorizationPolicy(
             routes: routes, verifier: verifier, limits: limiter == nil ? [:] : limits, trustedProxies: trustedProxies,
             limitKeyPrefix: limitKeyPrefix, settlement: settlements?.settings, routeSettlement: settlements?.routes ?? [:],
-            hasFacilitator: settlements?.facilitator != nil, leases: leases, signIn: signIn, now: now,
+            hasFacilitator: settlements?.facilitator != nil, leases: leases, signIn: signIn, exposure: exposure, now: now,
             knownUsed: { ledger.isKnownUsed($0) })
         self.init(policy: policy, ledger: ledger, settlements: settlements, limiter: limiter,
-                  leaseStore: leases == nil && signIn == nil ? nil : (leaseStore ?? EmbeddedLeaseStore()), logger: logger)
+                  leaseStore: leases == nil && signIn == nil ? nil : (leaseStore ?? EmbeddedLeaseStore()),
+                  balances: balances, logger: logger)
     }
 
     /// Where a decision stands after `start`.
@@ -130,6 +136,24 @@ public final class Authorizer: Sendable {
                     logger.warning("nonce ledger unavailable; failing closed", metadata: ["error": "\(error)"])
                 }
                 return .reserved(answer)
+            }
+        case .fetchBalance(let query):
+            guard let balances else {
+                return .ready(.balanceFetched(.failure(BalanceError(description: "no balance source configured"))))
+            }
+            return step(balances.balance(query)) { [logger] answer in
+                if case .failure(let error) = answer {
+                    logger.warning("payer balance unavailable; failing closed", metadata: [
+                        "payer": "\(query.payer)", "chain_id": "\(query.chainId)", "error": "\(error)"])
+                }
+                return .balanceFetched(answer)
+            }
+        case .reserveHeld(let key, let token, let expiresAt, let hold):
+            return step(ledger.reserve(key, token: token, expiresAt: expiresAt, holding: hold)) { [logger] answer in
+                if case .failure(let error) = answer {
+                    logger.warning("nonce ledger unavailable; failing closed", metadata: ["error": "\(error)"])
+                }
+                return .reservedHeld(answer)
             }
         case .enqueue(let transition):
             guard let settlements else { preconditionFailure("enqueue without settlements") }

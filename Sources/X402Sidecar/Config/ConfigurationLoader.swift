@@ -24,6 +24,7 @@ public enum ConfigurationLoader {
     static let sections = [
         "server", "log", "verification", "defaults", "networks", "routes", "stores", "settlement", "facilitator",
         "relayer", "rpc_urls", "backend", "rate_limiting", "admin", "leases", "sign_in_with_x",
+        "exposure",
     ]
 
     public static func load(
@@ -111,6 +112,10 @@ public enum ConfigurationLoader {
                 }
             }
         }
+        configuration.exposure = ExposureSection.parse(
+            routesNode: section["routes"], routes: routes.requirements, settlement: configuration.routeSettlement,
+            hasSettlement: settlement != nil, rpcURLs: rpcURLs, &r)
+        configuration.balanceCacheSeconds = ExposureSection.cacheSeconds(section["exposure"], &r)
         ConfigurationRules.check(configuration, sections: section, routes: routes, options: options, &r)
         return configuration
     }

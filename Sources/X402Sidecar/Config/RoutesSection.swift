@@ -40,7 +40,7 @@ struct RouteTable {
 
     static let optionKeys = ["price", "network", "pay_to", "asset", "max_timeout_seconds"]
     static let routeKeys = ["description", "mime_type", "accepts", "settlement", "settle_via", "verify", "rate_limits",
-                            "free", "lease", "sign_in_with_x"]
+                            "free", "lease", "sign_in_with_x"] + ExposureSection.routeKeys
 
     static func parse(
         _ node: Node?, defaults: RouteDefaults, networks: NetworkCatalog, settlement: SettlementSettings?,

@@ -33,6 +33,10 @@ public struct SidecarConfiguration: Sendable {
     /// Sign-In-With-X: the nonce key and the routes that let paying wallets back in.
     public var signIn: SignInSettings?
     /// Findings that did not refuse the file (printed by `check-config`, logged by `serve`).
+    /// Routes that hold payments against the payer's balance (nil: none).
+    public var exposure: ExposurePolicy?
+    /// How long a payer's balance is cached for exposure control.
+    public var balanceCacheSeconds: Int64 = 5
     public var warnings: [ConfigurationProblem] = []
 
     public init(

@@ -30,6 +30,11 @@ final class NonceJournal {
         "S \(token) \(transaction) \(key)\n"
     }
 
+    /// An exposure hold of a reservation (written with its `R` line): `H until amount key`.
+    static func held(_ key: NonceKey, amount: UInt128, until: Int64) -> String {
+        "H \(until) \(amount) \(key)\n"
+    }
+
     static func released(_ key: NonceKey, token: String) -> String {
         "X \(token) \(key)\n"
     }
@@ -45,9 +50,28 @@ final class NonceJournal {
 
     /// Replays the journal into `table`, ignoring a torn last line and expired records.
     static func replay(path: String, into table: inout NonceTable, now: Int64) throws(NonceJournalError) -> Int {
+        var holds: [NonceKey: (amount: UInt128, until: Int64)] = [:]
+        return try replay(path: path, into: &table, holds: &holds, now: now)
+    }
+
+    /// Also collects the exposure holds (`H` lines) of reservations still held at the end.
+    static func replay(
+        path: String, into table: inout NonceTable, holds: inout [NonceKey: (amount: UInt128, until: Int64)], now: Int64
+    ) throws(NonceJournalError) -> Int {
         let lines = try AppendLog.readLines(path: path)
-        for line in lines { apply(line, to: &table) }
+        for line in lines {
+            if line.hasPrefix("H ") {
+                let fields = line.split(separator: " ").map(String.init)
+                guard fields.count == 4, let until = Int64(fields[1]), let amount = UInt128(fields[2]),
+                    let key = parseKey(fields[3])
+                else { continue }
+                holds[key] = (amount, until)
+            } else {
+                apply(line, to: &table)
+            }
+        }
         table.sweep(now: now)
+        holds = holds.filter { table.live($0.key, now: now)?.state == .reserved && $0.value.until > now }
         return lines.count
     }
 
@@ -79,10 +103,13 @@ final class NonceJournal {
     }
 
     /// Rewrites the journal with only `records`, atomically.
-    func compact(records: [(NonceKey, NonceRecord)]) throws(NonceJournalError) {
+    func compact(records: [(NonceKey, NonceRecord)], holds: [NonceKey: UInt128] = [:]) throws(NonceJournalError) {
         try log.replace { (emit) throws(NonceJournalError) -> Int in
             for (key, record) in records {
                 _ = try emit(Self.reserved(key, token: record.token, expiresAt: record.expiresAt))
+                if record.state == .reserved, let amount = holds[key] {
+                    _ = try emit(Self.held(key, amount: amount, until: record.expiresAt))
+                }
                 if record.state == .settled {
                     _ = try emit(Self.settled(key, token: record.token, transaction: record.transaction ?? "-"))
                 }

@@ -27,6 +27,15 @@ public struct NonceRecord: Sendable, Equatable {
     }
 }
 
+/// What a reservation with an exposure hold decided.
+public enum Reservation: Sendable, Equatable {
+    case reserved
+    /// Reserved or settled already (by anyone).
+    case alreadyUsed
+    /// The payer's pending exposure plus this amount is over the hold's limit.
+    case overLimit(pending: UInt128)
+}
+
 /// A used-authorization ledger keyed by (network, asset, payer, nonce).
 ///
 /// `/verify` at a facilitator does not consume an authorization; only settlement does. The ledger
@@ -39,6 +48,17 @@ public protocol NonceLedger: Sendable {
     /// - Returns: `true` when this call won the reservation, `false` when the key is already
     ///   reserved or settled (by anyone, including this owner).
     func reserve(_ key: NonceKey, token: String, expiresAt: Int64) -> StoreAnswer<Bool>
+
+    /// `reserve`, and in the same atomic step `hold.amount` added to the payer's pending exposure
+    /// (`ExposureHold.payerKey`) unless that would take it past `hold.limit`: then nothing is
+    /// reserved or held. `markSettled` keeps the amount counted for `exposureSettledHoldSeconds`
+    /// (a cached balance read before the transfer still includes it); `release` drops it; an
+    /// unsettled hold counts until the reservation expires.
+    func reserve(_ key: NonceKey, token: String, expiresAt: Int64, holding hold: ExposureHold)
+        -> StoreAnswer<Reservation>
+
+    /// The payer's pending exposure (for the admin API and tests).
+    func pendingExposure(_ key: NonceKey) async throws -> UInt128
 
     /// Whether `key` is known here, without I/O, to be reserved or settled: an in-process table
     /// lookup that lets a replay be refused before its signature is recovered. `false` means

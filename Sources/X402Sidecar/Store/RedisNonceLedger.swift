@@ -1,8 +1,9 @@
 import X402
 
 /// The nonce ledger shared by every sidecar through Redis. Each decision is one atomic command or
-/// script on one key, and the whole identity sits inside the key's hash tag, so it works the same
-/// on a single Redis, Sentinel or Cluster.
+/// script: on the nonce's key alone (its whole identity inside the key's hash tag, so it works the
+/// same on a single Redis, Sentinel or Cluster), or with the payer's exposure keys
+/// (`RedisNonceLedger+Exposure.swift`).
 ///
 /// Values: `R|<token>|<expiresAt>` (reserved) and `S|<token>|<expiresAt>|<tx>` (settled); the key
 /// expires at `expiresAt` (EXAT), when the chain itself refuses the authorization.
@@ -10,29 +11,13 @@ public final class RedisNonceLedger: NonceLedger {
     public let client: RedisClient
     public let keyPrefix: String
 
-    static let settle = RedisScript(
-        """
-        local v = redis.call('GET', KEYS[1])
-        if v and string.sub(v, 1, #ARGV[1]) == ARGV[1] then
-          redis.call('SET', KEYS[1], 'S' .. string.sub(v, 2) .. '|' .. ARGV[2], 'KEEPTTL')
-          return 1
-        end
-        return 0
-        """)
+    /// How long a settled payment keeps counting against its payer's exposure.
+    let settledHoldSeconds: Int64
 
-    static let release = RedisScript(
-        """
-        local v = redis.call('GET', KEYS[1])
-        if v and string.sub(v, 1, #ARGV[1]) == ARGV[1] then
-          redis.call('DEL', KEYS[1])
-          return 1
-        end
-        return 0
-        """)
-
-    public init(client: RedisClient, keyPrefix: String = "x402") {
+    public init(client: RedisClient, keyPrefix: String = "x402", exposureSettledHoldSeconds: Int64 = 15) {
         self.client = client
         self.keyPrefix = keyPrefix
+        self.settledHoldSeconds = exposureSettledHoldSeconds
     }
 
     func redisKey(_ key: NonceKey) -> String { "\(keyPrefix):nonce:{\(key)}" }
@@ -53,12 +38,17 @@ public final class RedisNonceLedger: NonceLedger {
 
     @discardableResult
     public func markSettled(_ key: NonceKey, token: String, transaction: String) async throws -> Bool {
-        try await client.run(Self.settle, keys: [redisKey(key)], arguments: ["R|\(token)|", transaction]) == .integer(1)
+        try await client.run(
+            Self.settleHeld, keys: [redisKey(key)] + exposureKeys(key),
+            arguments: ["R|\(token)|", transaction, key.nonce, String(UnixClock.seconds() + settledHoldSeconds)])
+            == .integer(1)
     }
 
     @discardableResult
     public func release(_ key: NonceKey, token: String) async throws -> Bool {
-        try await client.run(Self.release, keys: [redisKey(key)], arguments: ["R|\(token)|"]) == .integer(1)
+        try await client.run(
+            Self.releaseHeld, keys: [redisKey(key)] + exposureKeys(key), arguments: ["R|\(token)|", key.nonce])
+            == .integer(1)
     }
 
     public func record(_ key: NonceKey) async throws -> NonceRecord? {
