@@ -17,8 +17,17 @@ COUNT = 50
 PRICE = 10000
 
 
+# Deferred like `weather`, but served without reading the payer's balance: in the "queued" moment
+# the chain (and so balanceOf) is unreachable, which a checked route answers with 503.
+CRASH_ROUTE = """  crash:
+    description: "Deferred, exposure unchecked"
+    price: "0.01"
+    exposure: unchecked
+"""
+
+
 def authorize(sidecar, headers):
-    base = {"X-X402-Route": "weather", "X-Original-URI": "/weather", "X-Forwarded-Host": "api.example.com"}
+    base = {"X-X402-Route": "crash", "X-Original-URI": "/crash", "X-Forwarded-Host": "api.example.com"}
     return requests.get(sidecar.url + "/authorize", headers=dict(base, **headers), timeout=10)
 
 
@@ -35,7 +44,8 @@ def test_kill9_with_50_queued_settles_each_exactly_once(devnet, run_root, store,
             pytest.fail("X402_TEST_REDIS_URL is not set")
         pytest.skip("no Redis")
     run = os.path.join(run_root, f"crash-{store}-{moment}")
-    sidecar = Sidecar(run, devnet, store=store, redis_url=redis_url, prefix=f"crash{moment}{time.time_ns()}")
+    sidecar = Sidecar(run, devnet, store=store, redis_url=redis_url, prefix=f"crash{moment}{time.time_ns()}",
+                      extra_routes=CRASH_ROUTE)
     payer = devnet.info["payers"][2]
     relayer = devnet.info["sidecarRelayer"]["address"]
     pay_to = devnet.info["payTo"]["address"]
