@@ -280,6 +280,9 @@ class Bench:
         self.start_redis()
         self.devnet = Devnet(os.path.join(RUN, "devnet"))
         payer = self.devnet.info["payers"][0]
+        # Exposure control holds every unsettled payment against the payer's balance (the worker is
+        # off here): the payer must be able to cover a whole run of them.
+        self.devnet.mint(payer["address"], 10**7 * 10**6)
         payments = os.path.join(RUN, "payments.txt")
         count = self.args.payments
         print(f"== signing {count} payments (x402-micro --emit-payments)", flush=True)

@@ -84,6 +84,23 @@ class Devnet:
         data = "0x70a08231" + abi_encode(["address"], [address]).hex()
         return int(self.call(data), 16)
 
+    def mint(self, address, amount):
+        """The devnet token's owner mints `amount` more to `address` (one mined transaction)."""
+        from eth_account import Account
+        from web3 import Web3
+        abi = [{"name": "mint", "type": "function", "stateMutability": "nonpayable", "outputs": [],
+                "inputs": [{"name": "to", "type": "address"}, {"name": "amount", "type": "uint256"}]}]
+        deployer = self.info["deployer"]
+        data = Web3().eth.contract(abi=abi).encode_abi("mint", [address, amount])
+        nonce = int(self.rpc("eth_getTransactionCount", [deployer["address"], "pending"]), 16)
+        fee = int(self.rpc("eth_gasPrice", []), 16) * 2 + 1_000_000
+        signed = Account.sign_transaction({"chainId": self.info["chainId"], "nonce": nonce, "gas": 200_000,
+                                           "maxFeePerGas": fee, "maxPriorityFeePerGas": 1_000_000,
+                                           "to": self.info["token"], "data": data, "value": 0, "type": 2},
+                                          deployer["privateKey"])
+        tx = self.rpc("eth_sendRawTransaction", ["0x" + signed.raw_transaction.hex()])
+        wait_for(lambda: self.rpc("eth_getTransactionReceipt", [tx]) is not None, what="mint mined")
+
     def authorization_used(self, authorizer, nonce_hex):
         data = "0x" + keccak(text="authorizationState(address,bytes32)")[:4].hex() + abi_encode(
             ["address", "bytes32"], [authorizer, bytes.fromhex(nonce_hex[2:])]).hex()

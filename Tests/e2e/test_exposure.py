@@ -12,27 +12,8 @@ import requests
 from eth_account import Account
 from payments import decode, sync_client, v2_header
 from stack import Backend, Nginx, Sidecar, wait_for
-from web3 import Web3
 
 PRICE = {"weather": 10000, "after": 30000}
-MINT_ABI = [{"name": "mint", "type": "function", "stateMutability": "nonpayable", "outputs": [],
-             "inputs": [{"name": "to", "type": "address"}, {"name": "amount", "type": "uint256"}]}]
-
-
-def mint(devnet, address, amount):
-    """The devnet token's owner mints `amount` to `address` (one mined transaction)."""
-    deployer = devnet.info["deployer"]
-    data = Web3().eth.contract(abi=MINT_ABI).encode_abi("mint", [address, amount])
-    nonce = int(devnet.rpc("eth_getTransactionCount", [deployer["address"], "pending"]), 16)
-    fee = int(devnet.rpc("eth_gasPrice", []), 16) * 2 + 1_000_000
-    signed = Account.sign_transaction({"chainId": devnet.info["chainId"], "nonce": nonce, "gas": 200_000,
-                                       "maxFeePerGas": fee, "maxPriorityFeePerGas": 1_000_000, "to": devnet.info["token"],
-                                       "data": data, "value": 0, "type": 2}, deployer["privateKey"])
-    tx = devnet.rpc("eth_sendRawTransaction", ["0x" + signed.raw_transaction.hex()])
-    wait_for(lambda: devnet.rpc("eth_getTransactionReceipt", [tx]) is not None, what="mint mined")
-    assert devnet.balance(address) == amount
-
-
 @pytest.fixture(params=["embedded", "redis"])
 def exposed(request, devnet, run_root):
     store = request.param
@@ -97,7 +78,8 @@ def test_an_unfunded_wallet_is_never_served_and_one_payment_buys_one_request(exp
     assert len(stack.backend.requests_to("exposure")) == seen_before, "an unfunded wallet reached the backend"
 
     funded = Account.create()
-    mint(stack.devnet, funded.address, PRICE[route])
+    stack.devnet.mint(funded.address, PRICE[route])
+    assert stack.devnet.balance(funded.address) == PRICE[route]
     client = sync_client(funded.key.hex())
     headers = [v2_header(client, challenge) for _ in range(10)]
     nonces = [decode(h)["payload"]["authorization"]["nonce"] for h in headers]
