@@ -18,8 +18,10 @@ struct RedisNonceLedgerTests {
     }
 
     /// A ledger with its own client and event loops, as a separate sidecar instance would have.
-    static func withLedger<T>(_ body: (RedisNonceLedger) async throws -> T) async throws -> T {
-        let url = try IntegrationEnvironment.requireRedisURL()
+    static func withLedger<T>(
+        url: String? = nil, _ body: (RedisNonceLedger) async throws -> T
+    ) async throws -> T {
+        let url = try url ?? IntegrationEnvironment.requireRedisURL()
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
         let client = RedisClient(configuration: try .init(url: url), group: group, logger: Logger(label: "test"))
         let ledger = RedisNonceLedger(client: client, keyPrefix: "x402test")
@@ -114,13 +116,13 @@ struct RedisNonceLedgerTests {
 
     @Test(.enabled(if: IntegrationEnvironment.canControlRedis))
     func reconnectsAfterARedisRestartAndFailsClosedMeanwhile() async throws {
-        try await Self.withLedger { ledger in
+        try await IntegrationEnvironment.withPrivateRedis { redis in try await Self.withLedger(url: redis.url) { ledger in
             let key = Self.key("restart")
             #expect(try await ledger.reserve(key, token: "a", expiresAt: Self.future).value)
-            try IntegrationEnvironment.redisControl("stop")
+            try redis.control("stop")
             await #expect(throws: (any Error).self) { try await ledger.reserve(Self.key("down"), token: "x", expiresAt: Self.future).value }
             await #expect(throws: (any Error).self) { try await ledger.checkReady() }
-            try IntegrationEnvironment.redisControl("start")
+            try redis.control("start")
             // Backoff is at most a few seconds; the client reconnects by itself.
             var ready = false
             for _ in 0..<100 where !ready {
@@ -129,7 +131,7 @@ struct RedisNonceLedgerTests {
             }
             #expect(ready)
             #expect(try await ledger.reserve(Self.key("after"), token: "b", expiresAt: Self.future).value)
-        }
+        } }
     }
 }
 
