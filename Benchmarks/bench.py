@@ -22,6 +22,7 @@ p50, p99, ratio) and writes it with the raw figures as JSON to .run/bench/.
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -53,6 +54,7 @@ server:
   listen: ["unix:{run}/x402.sock", "127.0.0.1:{port}"]
   unix_socket_mode: "0666"
   event_loops: {loops}
+  decision_cache_seconds: 1
 log: {{level: warning, decisions: false}}
 defaults: {{pay_to: "{pay_to}", network: devnet, max_timeout_seconds: 3000}}
 networks:
@@ -261,7 +263,13 @@ class Bench:
               f"{'' if ok else '  UNEXPECTED ANSWERS'}", flush=True)
         return figures
 
+    def wanted(self, name):
+        """--only REGEX runs just the matching scenarios (each still between two anchor runs)."""
+        return not self.args.only or re.search(self.args.only, name) is not None
+
     def scenario(self, name, workers, base, env, expect):
+        if not self.wanted(name):
+            return
         before = self.last_anchor
         self.record(name, workers, self.wrk(base + env["TARGET"], **env), expect)
         after = self.anchor(base, workers)["rps"]
@@ -302,6 +310,8 @@ class Bench:
                 self.anchor(base, workers)
                 if store == "embedded":
                     self.scenario("unpaid → 402", workers, base, dict(TARGET="/paid"), 402)
+                    self.scenario("unpaid → 402, every URL new (sidecar)", workers, base,
+                                  dict(TARGET="/paid", DISTINCT="1"), 402)
                     requests.get(base + "/paid", headers={"PAYMENT-SIGNATURE": replayed})  # used once
                     self.scenario("replayed payment → 402", workers, base,
                                   dict(TARGET="/paid", HEADER_NAME="PAYMENT-SIGNATURE", HEADER_VALUE=replayed), 402)
@@ -318,7 +328,7 @@ class Bench:
         if not self.args.no_peer:
             self.run_peer()
         self.memory = memory
-        self.micro = self.run_micro()
+        self.micro = [] if self.args.no_micro else self.run_micro()
         self.report(time.time() - started)
 
     # -- ngx_http_x402_module rows (begin) ------------------------------------------------------
@@ -370,6 +380,8 @@ class Bench:
                 self.anchor(base, workers)
                 self.scenario("plain location, no auth (ceiling)", workers, base, dict(TARGET="/plain"), 200)
                 self.scenario("module: unpaid → 402", workers, base, dict(TARGET="/paid"), 402)
+                self.scenario("module: unpaid → 402, every URL new (sidecar)", workers, base,
+                              dict(TARGET="/paid", DISTINCT="1"), 402)
                 self.scenario("module: lease-valid (HS256), checked in nginx", workers, base,
                               dict(TARGET="/leased", HEADER_NAME="X-X402-Lease", HEADER_VALUE=self.module_lease()), 200)
                 self.scenario("module: lease-valid (EdDSA), checked in nginx", workers, base,
@@ -485,6 +497,8 @@ def main():
     parser.add_argument("--siwx-proofs", type=int, default=12000, help="sign-in proofs per SIWX run (2 s)")
     parser.add_argument("--peer-connections", type=int, default=4)
     parser.add_argument("--no-peer", action="store_true")
+    parser.add_argument("--only", metavar="REGEX", help="run only the scenarios whose name matches")
+    parser.add_argument("--no-micro", action="store_true", help="skip the micro-benchmarks")
     parser.add_argument("--no-module", action="store_true", help="skip the ngx_http_x402_module rows")
     args = parser.parse_args()
     os.environ.pop("X402_TEST_DEVNET_INFO", None)

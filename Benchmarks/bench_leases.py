@@ -90,6 +90,8 @@ def scenarios(bench, workers, base, store):
     """The rows, each bracketed by anchor runs like every other scenario."""
     bench.scenario(f"lease-valid request ({store})", workers, base,
                    dict(TARGET="/leased", HEADER_NAME="X-X402-Lease", HEADER_VALUE=lease_token(bench.devnet)), 200)
+    if not bench.wanted(f"SIWX re-entry ({store})"):
+        return
     path = os.path.join(os.path.dirname(bench.devnet.run_dir), f"siwx-{store}-{workers}.txt")
     signin_proofs(bench.devnet, base, bench.args.siwx_proofs, path)
     # Every proof is single-use and costs the SDK about a millisecond to make: a short run, so that

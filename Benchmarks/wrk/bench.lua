@@ -3,6 +3,8 @@
 --   PAYMENTS file with one PAYMENT-SIGNATURE per line: every request presents a different one
 --            (each wrk thread takes its own slice; THREADS says how many threads)
 --   HEADER_NAME / HEADER_VALUE   one fixed extra header (e.g. a replayed payment)
+--   DISTINCT  set: every request's URL is another one (TARGET?n=THREAD-SEQ), so no answer kept
+--             by nginx's decision cache is ever used again
 -- At the end it prints one JSON line: requests, seconds, rps, p50/p99 (µs), non-2xx, errors.
 local payments = {}
 local target = os.getenv("TARGET") or "/"
@@ -14,6 +16,8 @@ if os.getenv("PAYMENTS") then
   for line in io.lines(os.getenv("PAYMENTS")) do payments[#payments + 1] = line end
 end
 
+local distinct = os.getenv("DISTINCT") ~= nil
+local sequence = 0
 local counter = 0
 function setup(thread)
   counter = counter + 1
@@ -35,6 +39,10 @@ function request()
     if next_index > last then wrk.thread:stop() end
     headers[payments_header] = payments[next_index]
     next_index = next_index + 1
+  end
+  if distinct then
+    sequence = sequence + 1
+    return wrk.format("GET", target .. "?n=" .. id .. "-" .. sequence, headers)
   end
   return wrk.format("GET", target, headers)
 end

@@ -150,7 +150,8 @@ public enum SidecarApplication {
             authorizer: authorizer, decisionLog: decisionLog ?? DecisionLog(enabled: configuration.log.decisions),
             maxHeaderBytes: configuration.server.maxHeaderBytes,
             backendContext: configuration.backendSecret.map(BackendContextSigner.init(secret:)),
-            adminTokenSHA256: configuration.admin?.tokenSHA256)
+            adminTokenSHA256: configuration.admin?.tokenSHA256,
+            decisionCacheSeconds: configuration.server.decisionCacheSeconds)
         let server = AuthServer(
             core: core, addresses: configuration.server.listen, group: group, logger: logger,
             graceSeconds: configuration.server.shutdownGraceSeconds)

@@ -182,7 +182,7 @@ server:
   unix_socket_mode: "0666"
   report_socket: "unix:{run}/report.sock"
   shutdown_grace_seconds: 2
-log:
+{server_extra}log:
   level: info
 defaults:
   pay_to: "{pay_to}"
@@ -254,7 +254,7 @@ REDIS_STORES = """stores:
 
 class Sidecar:
     def __init__(self, run_dir, devnet, store="embedded", redis_url=None, prefix="x402e2e", env=None, extra_routes="",
-                 name="sidecar", extra_top=""):
+                 name="sidecar", extra_top="", server_extra=""):
         self.run_dir = run_dir
         os.makedirs(run_dir, exist_ok=True)
         self.port = free_port()
@@ -267,7 +267,7 @@ class Sidecar:
                 run=run_dir, port=self.port, pay_to=info["payTo"]["address"], token=info["token"], rpc=info["rpcUrl"],
                 facilitator=info["facilitatorUrl"], relayer_key=info["sidecarRelayer"]["privateKey"],
                 secret=BACKEND_SECRET, stores=stores, extra_routes=extra_routes,
-                extra_top=extra_top.format(run=run_dir)))
+                extra_top=extra_top.format(run=run_dir), server_extra=server_extra))
         self.env = dict(os.environ, **(env or {}))
         self.process = None
         self.log_path = os.path.join(run_dir, f"{name}.log")
@@ -396,6 +396,7 @@ def render_includes(run_dir):
         with open(os.path.join(ROOT, "nginx", "x402", name)) as f:
             text = f.read()
         text = text.replace("/run/x402/", run_dir + "/").replace("/var/log/nginx/x402.log", run_dir + "/x402.log")
+        text = text.replace("/var/lib/nginx/x402-cache", run_dir + "/x402-cache")
         with open(os.path.join(target, name), "w") as f:
             f.write(text)
     return target
@@ -408,6 +409,7 @@ def render_module_includes(run_dir, sidecar_dir=None):
     for name in ("http.conf", "server.conf"):
         with open(os.path.join(MODULE_DIR, name)) as f:
             text = f.read().replace("/run/x402/", (sidecar_dir or run_dir).rstrip("/") + "/")
+            text = text.replace("/var/lib/nginx/x402-cache", os.path.join(run_dir, "x402-cache"))
         with open(os.path.join(target, name), "w") as f:
             f.write(text)
     return target

@@ -43,6 +43,9 @@ public struct ServerSettings: Sendable, Equatable {
     /// Unix datagram socket where Nginx reports paid requests' upstream statuses (syslog format).
     public var reportSocket: String?
     public var unixSocketMode: UInt16 = 0o660
+    /// How long nginx may keep the answers that depend on nothing but the request's route, URL
+    /// and lease (`DecisionCaching`); 0 keeps nothing.
+    public var decisionCacheSeconds = 0
 
     public init(
         listen: [ListenAddress] = [.tcp(host: "127.0.0.1", port: 8402)], eventLoops: Int? = nil,
@@ -57,7 +60,7 @@ public struct ServerSettings: Sendable, Equatable {
 
 extension ServerSettings {
     static let keys = ["listen", "unix_socket_mode", "event_loops", "max_header_bytes", "shutdown_grace_seconds",
-                       "report_socket"]
+                       "report_socket", "decision_cache_seconds"]
 
     static func parse(_ node: Node?, _ r: inout ConfigReader) -> ServerSettings {
         var settings = ServerSettings()
@@ -92,6 +95,9 @@ extension ServerSettings {
         settings.eventLoops = r.int(s["event_loops"], "server.event_loops", range: 1...64)
         if let value = r.int(s["max_header_bytes"], "server.max_header_bytes", range: 1024...1_048_576) {
             settings.maxHeaderBytes = value
+        }
+        if let value = r.int(s["decision_cache_seconds"], "server.decision_cache_seconds", range: 0...60) {
+            settings.decisionCacheSeconds = value
         }
         if let value = r.int(s["shutdown_grace_seconds"], "server.shutdown_grace_seconds", range: 0...300) {
             settings.shutdownGraceSeconds = value

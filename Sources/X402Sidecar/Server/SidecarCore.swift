@@ -18,16 +18,21 @@ public final class SidecarCore: Sendable {
     let admin: AdminHandler
     let readiness: ReadinessHandler
     let reports: ReportHandler
+    /// The answers nginx may keep for a moment (`server.decision_cache_seconds`).
+    public let caching: DecisionCaching
 
     public init(authorizer: Authorizer, decisionLog: DecisionLog, maxHeaderBytes: Int,
-                backendContext: BackendContextSigner? = nil, adminTokenSHA256: [UInt8]? = nil) {
+                backendContext: BackendContextSigner? = nil, adminTokenSHA256: [UInt8]? = nil,
+                decisionCacheSeconds: Int = 0) {
         self.authorizer = authorizer
         self.decisionLog = decisionLog
         self.maxHeaderBytes = maxHeaderBytes
         self.backendContext = backendContext
         metrics = authorizer.metrics
         keyHeaderNames = authorizer.limits.values.flatMap { $0.keyHeaderNames }
-        admin = AdminHandler(authorizer: authorizer, tokenSHA256: adminTokenSHA256)
+        caching = DecisionCaching(seconds: decisionCacheSeconds, policy: authorizer.policy)
+        admin = AdminHandler(authorizer: authorizer, tokenSHA256: adminTokenSHA256,
+                             cachedForSeconds: decisionCacheSeconds)
         readiness = ReadinessHandler(ledger: authorizer.ledger, queue: authorizer.settlements?.queue,
                                      limiter: authorizer.limiter)
         reports = ReportHandler(settlements: authorizer.settlements)
@@ -37,7 +42,11 @@ public final class SidecarCore: Sendable {
     func answer(_ decision: Decision, request: AuthorizeRequest, latencyMicros: UInt64) -> DecisionResponse {
         decisionLog.record(decision, request: request, latencyMicros: latencyMicros)
         metrics.count(decision, route: request.route)
-        return DecisionResponse(decision, backendContext: backendContext, challengeBody: !request.viaNginx)
+        var response = DecisionResponse(decision, backendContext: backendContext, challengeBody: !request.viaNginx)
+        if caching.seconds > 0, let seconds = caching.seconds(for: decision, request: request, now: UnixClock.seconds()) {
+            response.headers.add(name: "X-Accel-Expires", value: String(seconds))
+        }
+        return response
     }
 
     /// `/metrics`: Prometheus text exposition, gauges read now.
