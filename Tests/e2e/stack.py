@@ -396,7 +396,6 @@ def render_includes(run_dir):
         with open(os.path.join(ROOT, "nginx", "x402", name)) as f:
             text = f.read()
         text = text.replace("/run/x402/", run_dir + "/").replace("/var/log/nginx/x402.log", run_dir + "/x402.log")
-        text = text.replace("/var/lib/nginx/x402-cache", run_dir + "/x402-cache")
         with open(os.path.join(target, name), "w") as f:
             f.write(text)
     return target
@@ -409,7 +408,6 @@ def render_module_includes(run_dir, sidecar_dir=None):
     for name in ("http.conf", "server.conf"):
         with open(os.path.join(MODULE_DIR, name)) as f:
             text = f.read().replace("/run/x402/", (sidecar_dir or run_dir).rstrip("/") + "/")
-            text = text.replace("/var/lib/nginx/x402-cache", os.path.join(run_dir, "x402-cache"))
         with open(os.path.join(target, name), "w") as f:
             f.write(text)
     return target

@@ -43,8 +43,8 @@ public struct ServerSettings: Sendable, Equatable {
     /// Unix datagram socket where Nginx reports paid requests' upstream statuses (syslog format).
     public var reportSocket: String?
     public var unixSocketMode: UInt16 = 0o660
-    /// How long nginx may keep the answers that depend on nothing but the request's route, URL
-    /// and lease (`DecisionCaching`); 0 keeps nothing.
+    /// How long the nginx module may keep the 402 of an unpaid request on a plain route
+    /// (`DecisionCaching`); 0 keeps nothing.
     public var decisionCacheSeconds = 0
 
     public init(

@@ -6,9 +6,6 @@ struct AdminHandler: Sendable {
     let authorizer: Authorizer
     /// SHA-256 of the admin token; nil: every admin call is refused.
     let tokenSHA256: [UInt8]?
-    /// How long nginx may keep a lease's allow (`server.decision_cache_seconds`): a revocation is
-    /// answered once that has passed, so it is in force everywhere when the caller hears of it.
-    var cachedForSeconds = 0
 
     /// The admin API (admin listener only): `GET` inspects and `DELETE` resets one rate-limit or
     /// free-quota key, `/admin/ratelimit?route=R&rule=NAME&key=VALUE` (`rule=free` for the free
@@ -109,8 +106,6 @@ struct AdminHandler: Sendable {
         } catch {
             return AuthHandler.json(.serviceUnavailable, #"{"error":"lease store unavailable"}"#)
         }
-        // nginx keeps an answer through the whole second its expiry falls in: N + 1 seconds.
-        if cachedForSeconds > 0 { try? await Task.sleep(for: .seconds(cachedForSeconds + 1) + .milliseconds(50)) }
         json.endObject()
         return AuthHandler.json(.ok, json.string)
     }

@@ -18,7 +18,7 @@ public final class SidecarCore: Sendable {
     let admin: AdminHandler
     let readiness: ReadinessHandler
     let reports: ReportHandler
-    /// The answers nginx may keep for a moment (`server.decision_cache_seconds`).
+    /// The answers the nginx module may keep for a moment (`server.decision_cache_seconds`).
     public let caching: DecisionCaching
 
     public init(authorizer: Authorizer, decisionLog: DecisionLog, maxHeaderBytes: Int,
@@ -31,8 +31,7 @@ public final class SidecarCore: Sendable {
         metrics = authorizer.metrics
         keyHeaderNames = authorizer.limits.values.flatMap { $0.keyHeaderNames }
         caching = DecisionCaching(seconds: decisionCacheSeconds, policy: authorizer.policy)
-        admin = AdminHandler(authorizer: authorizer, tokenSHA256: adminTokenSHA256,
-                             cachedForSeconds: decisionCacheSeconds)
+        admin = AdminHandler(authorizer: authorizer, tokenSHA256: adminTokenSHA256)
         readiness = ReadinessHandler(ledger: authorizer.ledger, queue: authorizer.settlements?.queue,
                                      limiter: authorizer.limiter)
         reports = ReportHandler(settlements: authorizer.settlements)
@@ -43,7 +42,7 @@ public final class SidecarCore: Sendable {
         decisionLog.record(decision, request: request, latencyMicros: latencyMicros)
         metrics.count(decision, route: request.route)
         var response = DecisionResponse(decision, backendContext: backendContext, challengeBody: !request.viaNginx)
-        if caching.seconds > 0, let seconds = caching.seconds(for: decision, request: request, now: UnixClock.seconds()) {
+        if caching.seconds > 0, let seconds = caching.seconds(for: decision, request: request) {
             response.headers.add(name: "X-Accel-Expires", value: String(seconds))
         }
         return response
