@@ -217,6 +217,16 @@ def test_configuration_errors_are_reported(tmp_path):
     assert rs.returncode != 0 and 'unsupported algorithm "RS256"' in rs.stderr
     report = check("        location /a { x402 a; x402_report 127.0.0.1:514; }\n")
     assert report.returncode != 0 and 'needs a "unix:" socket path' in report.stderr
+    assert check("        location /a { x402 a; x402_lease_clock_skew 0s; }\n").returncode == 0
+    assert check("        x402_lease_clock_skew 10m;\n        location /a { x402 a; }\n").returncode == 0
+    skew = check("        location /a { x402 a; x402_lease_clock_skew soon; }\n")
+    assert skew.returncode != 0 and '"x402_lease_clock_skew" directive invalid value' in skew.stderr
+    negative = check("        location /a { x402 a; x402_lease_clock_skew -5s; }\n")
+    assert negative.returncode != 0 and "invalid value" in negative.stderr
+    too_large = check("        location /a { x402 a; x402_lease_clock_skew 11m; }\n")
+    assert too_large.returncode != 0 and "x402_lease_clock_skew must be at most 600s" in too_large.stderr
+    twice = check("        location /a { x402 a; x402_lease_clock_skew 5s; x402_lease_clock_skew 6s; }\n")
+    assert twice.returncode != 0 and "is duplicate" in twice.stderr
 
 
 def test_debian_modules_available_layout(tmp_path):

@@ -38,7 +38,8 @@ static ngx_int_t ngx_http_x402_authenticate(ngx_http_request_t *r,
 static ngx_int_t ngx_http_x402_claims(ngx_array_t *fields,
     ngx_http_x402_lease_t *lease, ngx_str_t *reason);
 static ngx_int_t ngx_http_x402_lease_check(ngx_http_request_t *r,
-    ngx_http_x402_lease_t *lease, ngx_str_t *route, ngx_str_t *reason);
+    ngx_http_x402_lease_t *lease, time_t skew, ngx_str_t *route,
+    ngx_str_t *reason);
 
 static ngx_uint_t ngx_http_x402_is_kid(ngx_str_t *s);
 static ngx_uint_t ngx_http_x402_is_hex(ngx_str_t *s, size_t prefix,
@@ -423,8 +424,8 @@ ngx_http_x402_lease_token(ngx_http_request_t *r, ngx_http_x402_keys_t *keys,
 
 ngx_int_t
 ngx_http_x402_lease_verify(ngx_http_request_t *r, ngx_http_x402_keys_t *keys,
-    ngx_str_t *token, ngx_str_t *route, ngx_http_x402_lease_t **leasep,
-    ngx_str_t *reason)
+    time_t skew, ngx_str_t *token, ngx_str_t *route,
+    ngx_http_x402_lease_t **leasep, ngx_str_t *reason)
 {
     ngx_int_t               rc;
     ngx_http_x402_lease_t  *lease;
@@ -445,14 +446,14 @@ ngx_http_x402_lease_verify(ngx_http_request_t *r, ngx_http_x402_keys_t *keys,
             return rc;
         }
 
-        if (lease->exp > ngx_time()) {
+        if (lease->exp + skew > ngx_time()) {
             ngx_http_x402_cache_put(token, lease, r->connection->log);
         }
     }
 
     *leasep = lease;
 
-    return ngx_http_x402_lease_check(r, lease, route, reason);
+    return ngx_http_x402_lease_check(r, lease, skew, route, reason);
 }
 
 
@@ -661,25 +662,28 @@ ngx_http_x402_claims(ngx_array_t *fields, ngx_http_x402_lease_t *lease,
 }
 
 
-/* the checks that depend on the request and the time */
+/*
+ * The checks that depend on the request and the time.  The clock skew is
+ * the sidecar's (LeaseToken.check): valid until exp + skew and from
+ * nbf - skew; iat, which the sidecar issues equal to nbf, is held to the
+ * same bound.
+ */
 
 static ngx_int_t
 ngx_http_x402_lease_check(ngx_http_request_t *r, ngx_http_x402_lease_t *lease,
-    ngx_str_t *route, ngx_str_t *reason)
+    time_t skew, ngx_str_t *route, ngx_str_t *reason)
 {
     time_t      now;
     ngx_uint_t  i;
 
     now = ngx_time();
 
-    if (now >= lease->exp) {
+    if (now >= lease->exp + skew) {
         ngx_str_set(reason, "lease_expired");
         return NGX_DECLINED;
     }
 
-    if (lease->nbf > now + NGX_HTTP_X402_LEASE_SKEW
-        || lease->iat > now + NGX_HTTP_X402_LEASE_SKEW)
-    {
+    if (lease->nbf > now + skew || lease->iat > now + skew) {
         ngx_str_set(reason, "lease_not_yet_valid");
         return NGX_DECLINED;
     }
