@@ -89,6 +89,14 @@ BAD_TOKENS = {
         lambda: forged_hs256({"alg": "HS256", "typ": "JWT", "kid": "ed1"}, claims(), ED_PUBLIC),
         "lease_alg_mismatch"),
     "EdDSA under the HS256 key id": (lambda: mint(claims(), alg="EdDSA", kid="hs1"), "lease_alg_mismatch"),
+    # the sidecar's order: an unsupported alg is said first, whatever else the header holds
+    "alg none, no kid (as PyJWT makes it)": (
+        lambda: mint(claims(), alg="none", header={"alg": "none", "typ": "JWT"}), "lease_unsupported_alg"),
+    "HS384 with a crit header": (
+        lambda: forged_hs256({"alg": "HS384", "kid": "hs1", "crit": ["exp"]}, claims(), HS_SECRET),
+        "lease_unsupported_alg"),
+    "alg not a string": (lambda: forged_hs256({"alg": 256, "typ": "JWT", "kid": "hs1"}, claims(), HS_SECRET),
+                         "lease_malformed"),
     "HS384": (lambda: forged_hs256({"alg": "HS384", "typ": "JWT", "kid": "hs1"}, claims(), HS_SECRET),
               "lease_unsupported_alg"),
     "RS256": (lambda: forged_hs256({"alg": "RS256", "typ": "JWT", "kid": "hs1"}, claims(), HS_SECRET),

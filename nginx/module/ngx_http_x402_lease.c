@@ -490,21 +490,18 @@ ngx_http_x402_authenticate(ngx_http_request_t *r, ngx_http_x402_keys_t *keys,
         return NGX_ERROR;
     }
 
+    if (rc == NGX_ABORT) {
+        ngx_str_set(reason, "lease_unsupported_alg");
+        return NGX_DECLINED;
+    }
+
     if (rc != NGX_OK) {
         ngx_str_set(reason, "lease_malformed");
         return NGX_DECLINED;
     }
 
-    if (alg.len == 5 && ngx_strncmp(alg.data, "HS256", 5) == 0) {
-        want = NGX_HTTP_X402_ALG_HS256;
-
-    } else if (alg.len == 5 && ngx_strncmp(alg.data, "EdDSA", 5) == 0) {
-        want = NGX_HTTP_X402_ALG_EDDSA;
-
-    } else {
-        ngx_str_set(reason, "lease_unsupported_alg");
-        return NGX_DECLINED;
-    }
+    want = (alg.len == 5 && ngx_strncmp(alg.data, "HS256", 5) == 0)
+           ? NGX_HTTP_X402_ALG_HS256 : NGX_HTTP_X402_ALG_EDDSA;
 
     key = ngx_http_x402_key_find(keys, &kid);
     if (key == NULL) {
@@ -745,8 +742,11 @@ ngx_http_x402_base64url(ngx_pool_t *pool, u_char *p, size_t len,
 
 
 /*
- * The JOSE header's alg and kid, as the sidecar reads it: alg, typ (if
- * present, "JWT") and kid (1-64 of [A-Za-z0-9._-]) and nothing else.
+ * The JOSE header's alg and kid, as the sidecar reads it (and in its
+ * order, so that both give the same reason): a string alg, HS256 or EdDSA
+ * (else NGX_ABORT: unsupported, whatever else the header holds), then no
+ * parameter but alg, typ (if present, "JWT") and kid (1-64 of
+ * [A-Za-z0-9._-]).
  */
 
 static ngx_int_t
@@ -780,6 +780,19 @@ ngx_http_x402_jose_header(ngx_pool_t *pool, ngx_str_t *token, ngx_str_t *alg,
         return NGX_DECLINED;
     }
 
+    f = ngx_http_x402_json_get(&fields, "alg", NGX_HTTP_X402_JSON_STRING);
+    if (f == NULL) {
+        return NGX_DECLINED;
+    }
+
+    *alg = f->value;
+
+    if (!(alg->len == 5 && (ngx_strncmp(alg->data, "HS256", 5) == 0
+                            || ngx_strncmp(alg->data, "EdDSA", 5) == 0)))
+    {
+        return NGX_ABORT;
+    }
+
     f = fields.elts;
 
     for (i = 0; i < fields.nelts; i++) {
@@ -798,13 +811,6 @@ ngx_http_x402_jose_header(ngx_pool_t *pool, ngx_str_t *token, ngx_str_t *alg,
     {
         return NGX_DECLINED;
     }
-
-    f = ngx_http_x402_json_get(&fields, "alg", NGX_HTTP_X402_JSON_STRING);
-    if (f == NULL) {
-        return NGX_DECLINED;
-    }
-
-    *alg = f->value;
 
     f = ngx_http_x402_json_get(&fields, "kid", NGX_HTTP_X402_JSON_STRING);
     if (f == NULL || !ngx_http_x402_is_kid(&f->value)) {
