@@ -271,3 +271,20 @@ def test_stream_recheck_needs_a_sidecar_address(tmp_path):
     assert check("x402_recheck_sidecar unix:/run/x402/x402.sock;\n").returncode == 0
     bad = check("x402_recheck_sidecar unix:;\n")
     assert bad.returncode != 0 and "x402_recheck_sidecar" in bad.stderr
+
+
+def test_the_module_lease_conf_has_the_stock_lines():
+    """nginx/module/lease.conf is nginx/x402/lease.conf for module users (its fail-closed 503 is the
+    module's server.conf's @x402_unavailable): the same directives, so the two cannot drift apart."""
+    from harness import MODULE_DIR
+    from stack import ROOT
+
+    def directives(path):
+        with open(path) as f:
+            return [line for line in f.read().splitlines() if line.strip() and not line.startswith("#")]
+
+    stock = directives(os.path.join(ROOT, "nginx", "x402", "lease.conf"))
+    assert "error_page 502 504 = @x402_unavailable;" in stock
+    assert directives(os.path.join(MODULE_DIR, "lease.conf")) == stock
+    with open(os.path.join(MODULE_DIR, "server.conf")) as f:
+        assert "location @x402_unavailable {" in f.read()
