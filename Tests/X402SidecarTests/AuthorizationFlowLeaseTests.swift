@@ -1,3 +1,4 @@
+import NIOHTTP1
 import Testing
 import X402
 @testable import X402Sidecar
@@ -93,6 +94,27 @@ import X402
             #expect(challenge == AuthorizationFlowTests.route.challenge(
                 resourceURL: "https://api.example.com/weather", error: reason.rawValue))
         }
+    }
+
+    @Test func twoLeaseHeadersAreRefusedWhateverTheyHold() {
+        let valid = Self.keyring.issue(Self.claims())
+        var head = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/_x402/authorize")
+        head.headers.add(name: "X-X402-Route", value: "weather")
+        head.headers.add(name: "X-Forwarded-Proto", value: "https")
+        head.headers.add(name: "Host", value: "api.example.com")
+        head.headers.add(name: "X-Original-URI", value: "/weather")
+        head.headers.add(name: "X-X402-Lease", value: valid)
+        head.headers.add(name: "x-x402-lease", value: valid)
+        let request = AuthorizeRequest(head)
+        #expect(request.lease == PresentedLease(token: valid, source: .header, duplicated: true))
+        var flow = AuthorizationFlow(request, policy: Self.policy())
+        guard case .respond(.leaseRefused(let failure, let challenge?)) = flow.start() else {
+            Issue.record("two lease headers are refused before any check")
+            return
+        }
+        #expect(failure.reason == .duplicated && failure.reason.rawValue == "lease_duplicated")
+        #expect(challenge == AuthorizationFlowTests.route.challenge(
+            resourceURL: "https://api.example.com/weather", error: "lease_duplicated"))
     }
 
     @Test func aBearerTokenThatIsNotOursIsTheBackendsBusiness() {

@@ -21,6 +21,9 @@ public enum LeaseRefusal: String, Sendable, CaseIterable, Error {
     case wrongRoute = "lease_wrong_route"
     /// `aud` is not the client-visible host of the request.
     case wrongHost = "lease_wrong_host"
+    /// Two `X-X402-Lease` headers: which one nginx or the backend would act on is not ours to
+    /// guess, so neither is taken (as with two payment headers).
+    case duplicated = "lease_duplicated"
     /// Revoked by `jti` or payer, or superseded by a renewal.
     case revoked = "lease_revoked"
     /// `x402_max_requests` requests were already made with this lease.

@@ -18,6 +18,10 @@ extension AuthorizationFlow {
             return respond(.leaseRefused(LeaseFailure(.wrongHost, "the request's host is not a host name"),
                                          challenge: challenge(route, .wrongHost)))
         }
+        if lease.duplicated {
+            let failure = LeaseFailure(.duplicated, "more than one X-X402-Lease header")
+            return respond(.leaseRefused(failure, challenge: challenge(route, failure.reason)))
+        }
         let expectation = LeaseExpectation(route: route.name, host: host, now: policy.now(),
                                            clockSkew: leases.clockSkewSeconds)
         switch leases.keyring.verify(lease.token, expecting: expectation) {

@@ -69,15 +69,22 @@ public struct PresentedLease: Sendable, Equatable {
 
     public var token: String
     public var source: Source
+    /// `X-X402-Lease` came more than once: refused (`lease_duplicated`) whatever the copies hold.
+    public var duplicated: Bool
 
-    public init(token: String, source: Source) {
+    public init(token: String, source: Source, duplicated: Bool = false) {
         self.token = token
         self.source = source
+        self.duplicated = duplicated
     }
 
     /// The token in these places, in this order of precedence.
-    public static func find(header: String?, authorization: String?, uri: String) -> PresentedLease? {
-        if let header, !header.isEmpty { return PresentedLease(token: header, source: .header) }
+    public static func find(
+        header: String?, authorization: String?, uri: String, headerDuplicated: Bool = false
+    ) -> PresentedLease? {
+        if let header, !header.isEmpty || headerDuplicated {
+            return PresentedLease(token: header, source: .header, duplicated: headerDuplicated)
+        }
         if let authorization, authorization.count > 7, authorization.prefix(7).lowercased() == "bearer " {
             let token = String(authorization.dropFirst(7))
             if token.utf8.lazy.filter({ $0 == UInt8(ascii: ".") }).count == 2 {

@@ -28,7 +28,8 @@ extension AuthorizeRequest {
         keyHeaders = fields.keyHeaders
         signInProof = fields.signIn
         streamRecheck = fields.recheck == "stream"
-        lease = PresentedLease.find(header: fields.lease, authorization: fields.authorization, uri: uri)
+        lease = PresentedLease.find(
+            header: fields.lease, authorization: fields.authorization, uri: uri, headerDuplicated: fields.leaseDuplicated)
     }
 
     /// `X-Forwarded-Proto: https`, in any case.
@@ -41,6 +42,7 @@ extension AuthorizeRequest {
         var forwardedProto: String?, forwardedHost: String?, host: String?, forwardedFor: String?
         var realIP: String?, requestId: String?, via: String?
         var lease: String?, authorization: String?, signIn: String?, recheck: String?
+        var leaseDuplicated = false
         var keyHeaders: [String: String] = [:]
 
         mutating func take(_ name: String, _ value: String) {
@@ -56,7 +58,9 @@ extension AuthorizeRequest {
             case 12:
                 if Self.equalsLowercased(name, "x-x402-route") { Self.first(&route, value) }
                 else if Self.equalsLowercased(name, "x-request-id") { Self.first(&requestId, value) }
-                else if Self.equalsLowercased(name, "x-x402-lease") { Self.first(&lease, value) }
+                else if Self.equalsLowercased(name, "x-x402-lease") {
+                    if lease == nil { lease = value } else { leaseDuplicated = true }
+                }
             case 13:
                 if Self.equalsLowercased(name, "authorization") { Self.first(&authorization, value) }
             case 14:
