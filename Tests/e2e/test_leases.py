@@ -84,7 +84,7 @@ STOCK_LOCATIONS = """\
 # on a worker's first sight and every x402_lease_recheck (revocation).
 MODULE_LOCATIONS = """\
         x402_lease_keys {run}/lease.keys;
-        x402_lease_clock_skew 30s;
+        x402_lease_clock_skew %(skew)s;
         x402_lease_recheck %(recheck)s;
         location = /lease/pass { set $x402_route pass; include {run}/x402-module/lease.conf; }
         location = /lease/counted { set $x402_route counted; include {run}/x402-module/lease.conf; }
@@ -103,12 +103,13 @@ MODULE_LOCATIONS = """\
 """
 
 
-def lease_nginx(run, backend_port, integration, recheck="30s"):
-    """nginx with the lease locations of `integration`, in front of the sidecar in `run`."""
+def lease_nginx(run, backend_port, integration, recheck="30s", skew="30s"):
+    """nginx with the lease locations of `integration`, in front of the sidecar in `run`; `skew` is
+    the module's x402_lease_clock_skew, the sidecar's leases.clock_skew_seconds (30 in TOP)."""
     if integration == "module":
         with open(os.path.join(run, "lease.keys"), "w") as f:
             f.write(KEY_LINE + "\n")
-        locations = MODULE_LOCATIONS % {"recheck": recheck}
+        locations = MODULE_LOCATIONS % {"recheck": recheck, "skew": skew}
     else:
         locations = STOCK_LOCATIONS
     return Nginx(run, backend_port, locations=locations, integration=integration).start()
@@ -385,6 +386,63 @@ def test_bad_tokens_are_refused_with_their_reason_and_nothing_reaches_the_backen
         assert all(f"x402: lease refused: {reason}" in leased.nginx.error_log() for reason in reasons)
     else:
         assert {d["reason"] for d in decisions if "bad=" in d.get("uri", "")} == reasons
+
+
+def test_a_stream_ends_when_the_sidecar_stops_accepting_its_lease(devnet, run_root, integration):
+    """The sidecar with leases.clock_skew_seconds: 2, the module with x402_lease_clock_skew 2s: a
+    lease is valid until exp + 2 on both sides, and the module's timer cuts a stream opened with it
+    at that instant, when the sidecar starts refusing the lease. Stock nginx checks the lease once,
+    when the stream starts: the stream runs on until the backend ends it."""
+    run = os.path.join(run_root, "leases-skew-" + integration)
+    backend = Backend()
+    top = TOP.replace("clock_skew_seconds: 30", "clock_skew_seconds: 2").replace(str(ADMIN_PORT), str(free_port()))
+    sidecar = Sidecar(run, devnet, extra_routes=ROUTES, extra_top=top).start()
+    nginx = lease_nginx(run, backend.port, integration, skew="2s")
+
+    class Info:
+        pass
+
+    stack = Info()
+    stack.devnet = devnet
+
+    def sidecar_says(token):
+        answer = requests.get(sidecar.url + "/authorize", headers={
+            "X-X402-Route": "stream", "X-Forwarded-Host": "127.0.0.1", "X-Request-ID": os.urandom(16).hex(),
+            "X-X402-Lease": token})
+        return answer.headers["X-X402-Status"], answer.headers.get("X-X402-Reason")
+
+    try:
+        exp = int(time.time()) + 2
+        token = mint(stack, exp=exp, x402_routes=["stream"])
+        ends = exp + 2
+        # 12 events half a second apart: about 6 s, ending well after exp + 2
+        sock = socket.create_connection(("127.0.0.1", nginx.port), timeout=15)
+        sock.sendall((f"GET /stream?events=12&gap=0.5&skewed HTTP/1.1\r\nHost: 127.0.0.1:{nginx.port}\r\n"
+                      f"Authorization: Bearer {token}\r\nConnection: close\r\n\r\n").encode())
+        data = b""
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+            if time.time() < ends - 0.5:
+                assert sidecar_says(token) == ("200", None), "the sidecar admits the lease until exp + skew"
+        closed = time.time()
+        sock.close()
+        assert sidecar_says(token) == ("402", "lease_expired")
+        assert b"200 OK" in data.split(b"\r\n")[0], data[:200]
+        events = data.count(b"event: tick")
+        if integration == "module":
+            assert ends - 0.05 <= closed <= ends + 0.8, (closed - ends)
+            assert 4 <= events < 12, events
+            assert f"x402: lease {jwt.decode(token, options={'verify_signature': False})['jti']} expired" \
+                in nginx.error_log()
+        else:
+            assert closed > ends + 1 and events == 12, (closed - ends, events)
+    finally:
+        nginx.stop()
+        sidecar.stop()
+        backend.stop()
 
 
 def test_the_lease_path_fails_closed_when_the_sidecar_is_down(leased):
