@@ -402,13 +402,17 @@ def render_includes(run_dir):
 
 
 def render_module_includes(run_dir, sidecar_dir=None):
-    """nginx/module/{http,server}.conf with /run/x402/ pointed at the sidecar's run directory."""
+    """nginx/module/{http,server,lease}.conf with /run/x402/ pointed at the sidecar's run
+    directory, and the shared nginx/x402/{sse,websocket}.conf beside them (README: "With the
+    module")."""
     target = os.path.join(run_dir, "x402-module")
     os.makedirs(target, exist_ok=True)
-    for name in ("http.conf", "server.conf"):
-        with open(os.path.join(MODULE_DIR, name)) as f:
+    sources = [os.path.join(MODULE_DIR, name) for name in ("http.conf", "server.conf", "lease.conf")]
+    sources += [os.path.join(ROOT, "nginx", "x402", name) for name in ("sse.conf", "websocket.conf")]
+    for source in sources:
+        with open(source) as f:
             text = f.read().replace("/run/x402/", (sidecar_dir or run_dir).rstrip("/") + "/")
-        with open(os.path.join(target, name), "w") as f:
+        with open(os.path.join(target, os.path.basename(source)), "w") as f:
             f.write(text)
     return target
 
@@ -464,6 +468,13 @@ class Nginx:
             subprocess.run([NGINX_BIN, "-c", self.conf, "-p", self.run_dir, "-s", "quit"], check=False,
                            capture_output=True)
             wait_for(lambda: not os.path.exists(pid_file), timeout=10, what="nginx to stop")
+
+    def error_log(self):
+        path = os.path.join(self.run_dir, "error.log")
+        if not os.path.exists(path):
+            return ""
+        with open(path) as f:
+            return f.read()
 
     def json_log(self):
         path = os.path.join(self.run_dir, "x402.log")

@@ -40,22 +40,26 @@ LOCATIONS = """\
             proxy_connect_timeout 1s;
         }}
         location /off {{ x402 off; proxy_pass http://backend; }}
-        # Leases, checked in nginx.
+        # Leases, checked in nginx. These locations take no clock skew (x402_lease_clock_skew 0s):
+        # a lease ends at exp exactly, and the tests time the cut against exp.
         location /leased {{
             x402 stream;
             x402_lease_keys {keys};
+            x402_lease_clock_skew 0s;
             x402_report unix:{report} extended;
             proxy_pass http://backend;
         }}
         location /rechecked {{
             x402 weather;
             x402_lease_keys {keys};
+            x402_lease_clock_skew 0s;
             x402_lease_recheck 1s;
             proxy_pass http://backend;
         }}
         location /sse {{
             x402 stream;
             x402_lease_keys {keys};
+            x402_lease_clock_skew 0s;
             x402_report unix:{report} extended;
             proxy_pass http://streams;
             proxy_buffering off;
@@ -73,6 +77,7 @@ LOCATIONS = """\
             x402 stream;
             x402_sidecar /_x402/fake-authorize;
             x402_lease_keys {keys};
+            x402_lease_clock_skew 0s;
             x402_lease_recheck 1s;
             x402_recheck_sidecar 127.0.0.1:{authorizer};
             proxy_pass http://streams;
@@ -83,6 +88,7 @@ LOCATIONS = """\
             x402 stream;
             x402_sidecar /_x402/fake-authorize;
             x402_lease_keys {keys};
+            x402_lease_clock_skew 0s;
             x402_lease_recheck 1s;
             x402_recheck_sidecar 127.0.0.1:{authorizer};
             proxy_pass http://streams;
@@ -95,7 +101,29 @@ LOCATIONS = """\
             x402 stream;
             x402_sidecar /_x402/fake-authorize;
             x402_lease_keys {keys};
+            x402_lease_clock_skew 0s;
             x402_lease_recheck 1s;
+            proxy_pass http://streams;
+            proxy_buffering off;
+            proxy_read_timeout 1h;
+        }}
+        # The clock skew: the default (30 s, the sidecar's leases.clock_skew_seconds default), 5 s,
+        # and 2 s on a stream, which then ends 2 s after exp.
+        location /skew-default {{
+            x402 stream;
+            x402_lease_keys {keys};
+            proxy_pass http://backend;
+        }}
+        location /skew-5 {{
+            x402 stream;
+            x402_lease_keys {keys};
+            x402_lease_clock_skew 5s;
+            proxy_pass http://backend;
+        }}
+        location /sse-skew {{
+            x402 stream;
+            x402_lease_keys {keys};
+            x402_lease_clock_skew 2s;
             proxy_pass http://streams;
             proxy_buffering off;
             proxy_read_timeout 1h;
@@ -103,6 +131,7 @@ LOCATIONS = """\
         location /ws {{
             x402 stream;
             x402_lease_keys {keys};
+            x402_lease_clock_skew 0s;
             x402_report unix:{report} extended;
             proxy_pass http://streams;
             proxy_http_version 1.1;

@@ -217,6 +217,16 @@ def test_configuration_errors_are_reported(tmp_path):
     assert rs.returncode != 0 and 'unsupported algorithm "RS256"' in rs.stderr
     report = check("        location /a { x402 a; x402_report 127.0.0.1:514; }\n")
     assert report.returncode != 0 and 'needs a "unix:" socket path' in report.stderr
+    assert check("        location /a { x402 a; x402_lease_clock_skew 0s; }\n").returncode == 0
+    assert check("        x402_lease_clock_skew 10m;\n        location /a { x402 a; }\n").returncode == 0
+    skew = check("        location /a { x402 a; x402_lease_clock_skew soon; }\n")
+    assert skew.returncode != 0 and '"x402_lease_clock_skew" directive invalid value' in skew.stderr
+    negative = check("        location /a { x402 a; x402_lease_clock_skew -5s; }\n")
+    assert negative.returncode != 0 and "invalid value" in negative.stderr
+    too_large = check("        location /a { x402 a; x402_lease_clock_skew 11m; }\n")
+    assert too_large.returncode != 0 and "x402_lease_clock_skew must be at most 600s" in too_large.stderr
+    twice = check("        location /a { x402 a; x402_lease_clock_skew 5s; x402_lease_clock_skew 6s; }\n")
+    assert twice.returncode != 0 and "is duplicate" in twice.stderr
 
 
 def test_debian_modules_available_layout(tmp_path):
@@ -261,3 +271,20 @@ def test_stream_recheck_needs_a_sidecar_address(tmp_path):
     assert check("x402_recheck_sidecar unix:/run/x402/x402.sock;\n").returncode == 0
     bad = check("x402_recheck_sidecar unix:;\n")
     assert bad.returncode != 0 and "x402_recheck_sidecar" in bad.stderr
+
+
+def test_the_module_lease_conf_has_the_stock_lines():
+    """nginx/module/lease.conf is nginx/x402/lease.conf for module users (its fail-closed 503 is the
+    module's server.conf's @x402_unavailable): the same directives, so the two cannot drift apart."""
+    from harness import MODULE_DIR
+    from stack import ROOT
+
+    def directives(path):
+        with open(path) as f:
+            return [line for line in f.read().splitlines() if line.strip() and not line.startswith("#")]
+
+    stock = directives(os.path.join(ROOT, "nginx", "x402", "lease.conf"))
+    assert "error_page 502 504 = @x402_unavailable;" in stock
+    assert directives(os.path.join(MODULE_DIR, "lease.conf")) == stock
+    with open(os.path.join(MODULE_DIR, "server.conf")) as f:
+        assert "location @x402_unavailable {" in f.read()

@@ -35,8 +35,12 @@
 /* a lease token is at most this long, before and after decoding */
 #define NGX_HTTP_X402_LEASE_MAX        4096
 
-/* nbf and iat may be this far in the future (clock skew), in seconds */
+/*
+ * x402_lease_clock_skew: the default, and the most the sidecar's
+ * leases.clock_skew_seconds allows, in seconds
+ */
 #define NGX_HTTP_X402_LEASE_SKEW       30
+#define NGX_HTTP_X402_LEASE_SKEW_MAX   600
 
 
 #define NGX_HTTP_X402_JSON_STRING      1
@@ -113,6 +117,7 @@ typedef struct {
     ngx_uint_t                 fail;         /* only "closed" */
     ngx_http_x402_keys_t      *keys;         /* x402_lease_keys */
     time_t                     recheck;      /* 0: never */
+    time_t                     skew;         /* x402_lease_clock_skew */
     ngx_http_x402_report_peer_t  *report;    /* x402_report */
     ngx_addr_t                *recheck_peer; /* x402_recheck_sidecar */
 } ngx_http_x402_loc_conf_t;
@@ -167,6 +172,7 @@ struct ngx_http_x402_ctx_s {
     ngx_str_t                  token;
     ngx_table_elt_t           *lease_header; /* removed before proxying */
 
+    time_t                     expires;      /* the lease's exp, or 0 */
     ngx_event_t                expiry;       /* closes a leased request */
     ngx_http_x402_probe_t     *probe;        /* rechecks it meanwhile */
 };
@@ -188,8 +194,8 @@ char *ngx_http_x402_lease_keys(ngx_conf_t *cf, ngx_command_t *cmd,
 ngx_int_t ngx_http_x402_lease_token(ngx_http_request_t *r,
     ngx_http_x402_keys_t *keys, ngx_str_t *token, ngx_table_elt_t **header);
 ngx_int_t ngx_http_x402_lease_verify(ngx_http_request_t *r,
-    ngx_http_x402_keys_t *keys, ngx_str_t *token, ngx_str_t *route,
-    ngx_http_x402_lease_t **leasep, ngx_str_t *reason);
+    ngx_http_x402_keys_t *keys, time_t skew, ngx_str_t *token,
+    ngx_str_t *route, ngx_http_x402_lease_t **leasep, ngx_str_t *reason);
 ngx_int_t ngx_http_x402_cache_get(ngx_pool_t *pool, ngx_str_t *token,
     ngx_http_x402_lease_t **leasep);
 void ngx_http_x402_cache_put(ngx_str_t *token, ngx_http_x402_lease_t *lease,

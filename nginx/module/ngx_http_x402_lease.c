@@ -38,7 +38,8 @@ static ngx_int_t ngx_http_x402_authenticate(ngx_http_request_t *r,
 static ngx_int_t ngx_http_x402_claims(ngx_array_t *fields,
     ngx_http_x402_lease_t *lease, ngx_str_t *reason);
 static ngx_int_t ngx_http_x402_lease_check(ngx_http_request_t *r,
-    ngx_http_x402_lease_t *lease, ngx_str_t *route, ngx_str_t *reason);
+    ngx_http_x402_lease_t *lease, time_t skew, ngx_str_t *route,
+    ngx_str_t *reason);
 
 static ngx_uint_t ngx_http_x402_is_kid(ngx_str_t *s);
 static ngx_uint_t ngx_http_x402_is_hex(ngx_str_t *s, size_t prefix,
@@ -423,8 +424,8 @@ ngx_http_x402_lease_token(ngx_http_request_t *r, ngx_http_x402_keys_t *keys,
 
 ngx_int_t
 ngx_http_x402_lease_verify(ngx_http_request_t *r, ngx_http_x402_keys_t *keys,
-    ngx_str_t *token, ngx_str_t *route, ngx_http_x402_lease_t **leasep,
-    ngx_str_t *reason)
+    time_t skew, ngx_str_t *token, ngx_str_t *route,
+    ngx_http_x402_lease_t **leasep, ngx_str_t *reason)
 {
     ngx_int_t               rc;
     ngx_http_x402_lease_t  *lease;
@@ -445,14 +446,14 @@ ngx_http_x402_lease_verify(ngx_http_request_t *r, ngx_http_x402_keys_t *keys,
             return rc;
         }
 
-        if (lease->exp > ngx_time()) {
+        if (lease->exp + skew > ngx_time()) {
             ngx_http_x402_cache_put(token, lease, r->connection->log);
         }
     }
 
     *leasep = lease;
 
-    return ngx_http_x402_lease_check(r, lease, route, reason);
+    return ngx_http_x402_lease_check(r, lease, skew, route, reason);
 }
 
 
@@ -489,21 +490,18 @@ ngx_http_x402_authenticate(ngx_http_request_t *r, ngx_http_x402_keys_t *keys,
         return NGX_ERROR;
     }
 
+    if (rc == NGX_ABORT) {
+        ngx_str_set(reason, "lease_unsupported_alg");
+        return NGX_DECLINED;
+    }
+
     if (rc != NGX_OK) {
         ngx_str_set(reason, "lease_malformed");
         return NGX_DECLINED;
     }
 
-    if (alg.len == 5 && ngx_strncmp(alg.data, "HS256", 5) == 0) {
-        want = NGX_HTTP_X402_ALG_HS256;
-
-    } else if (alg.len == 5 && ngx_strncmp(alg.data, "EdDSA", 5) == 0) {
-        want = NGX_HTTP_X402_ALG_EDDSA;
-
-    } else {
-        ngx_str_set(reason, "lease_unsupported_alg");
-        return NGX_DECLINED;
-    }
+    want = (alg.len == 5 && ngx_strncmp(alg.data, "HS256", 5) == 0)
+           ? NGX_HTTP_X402_ALG_HS256 : NGX_HTTP_X402_ALG_EDDSA;
 
     key = ngx_http_x402_key_find(keys, &kid);
     if (key == NULL) {
@@ -661,25 +659,28 @@ ngx_http_x402_claims(ngx_array_t *fields, ngx_http_x402_lease_t *lease,
 }
 
 
-/* the checks that depend on the request and the time */
+/*
+ * The checks that depend on the request and the time.  The clock skew is
+ * the sidecar's (LeaseToken.check): valid until exp + skew and from
+ * nbf - skew; iat, which the sidecar issues equal to nbf, is held to the
+ * same bound.
+ */
 
 static ngx_int_t
 ngx_http_x402_lease_check(ngx_http_request_t *r, ngx_http_x402_lease_t *lease,
-    ngx_str_t *route, ngx_str_t *reason)
+    time_t skew, ngx_str_t *route, ngx_str_t *reason)
 {
     time_t      now;
     ngx_uint_t  i;
 
     now = ngx_time();
 
-    if (now >= lease->exp) {
+    if (now >= lease->exp + skew) {
         ngx_str_set(reason, "lease_expired");
         return NGX_DECLINED;
     }
 
-    if (lease->nbf > now + NGX_HTTP_X402_LEASE_SKEW
-        || lease->iat > now + NGX_HTTP_X402_LEASE_SKEW)
-    {
+    if (lease->nbf > now + skew || lease->iat > now + skew) {
         ngx_str_set(reason, "lease_not_yet_valid");
         return NGX_DECLINED;
     }
@@ -741,8 +742,11 @@ ngx_http_x402_base64url(ngx_pool_t *pool, u_char *p, size_t len,
 
 
 /*
- * The JOSE header's alg and kid, as the sidecar reads it: alg, typ (if
- * present, "JWT") and kid (1-64 of [A-Za-z0-9._-]) and nothing else.
+ * The JOSE header's alg and kid, as the sidecar reads it (and in its
+ * order, so that both give the same reason): a string alg, HS256 or EdDSA
+ * (else NGX_ABORT: unsupported, whatever else the header holds), then no
+ * parameter but alg, typ (if present, "JWT") and kid (1-64 of
+ * [A-Za-z0-9._-]).
  */
 
 static ngx_int_t
@@ -776,6 +780,19 @@ ngx_http_x402_jose_header(ngx_pool_t *pool, ngx_str_t *token, ngx_str_t *alg,
         return NGX_DECLINED;
     }
 
+    f = ngx_http_x402_json_get(&fields, "alg", NGX_HTTP_X402_JSON_STRING);
+    if (f == NULL) {
+        return NGX_DECLINED;
+    }
+
+    *alg = f->value;
+
+    if (!(alg->len == 5 && (ngx_strncmp(alg->data, "HS256", 5) == 0
+                            || ngx_strncmp(alg->data, "EdDSA", 5) == 0)))
+    {
+        return NGX_ABORT;
+    }
+
     f = fields.elts;
 
     for (i = 0; i < fields.nelts; i++) {
@@ -794,13 +811,6 @@ ngx_http_x402_jose_header(ngx_pool_t *pool, ngx_str_t *token, ngx_str_t *alg,
     {
         return NGX_DECLINED;
     }
-
-    f = ngx_http_x402_json_get(&fields, "alg", NGX_HTTP_X402_JSON_STRING);
-    if (f == NULL) {
-        return NGX_DECLINED;
-    }
-
-    *alg = f->value;
 
     f = ngx_http_x402_json_get(&fields, "kid", NGX_HTTP_X402_JSON_STRING);
     if (f == NULL || !ngx_http_x402_is_kid(&f->value)) {

@@ -9,11 +9,12 @@
  * so the backend never runs; an allowed request goes on with the client's
  * payment headers and every X-X402-* header removed and the sidecar's
  * verified X-X402-* context in their place.  A lease token is checked in
- * process (ngx_http_x402_lease.c) and a leased request is closed at the
- * lease's expiry by a timer of its own, or sooner if the sidecar refuses
- * the lease on a stream recheck (ngx_http_x402_recheck.c).  The answers
- * are built in ngx_http_x402_answer.c; the log phase reports paid and
- * leased requests to the sidecar (ngx_http_x402_report.c).
+ * process (ngx_http_x402_lease.c) and a leased request is closed when the
+ * lease stops being valid (exp + x402_lease_clock_skew, the instant the
+ * sidecar starts refusing it) by a timer of its own, or sooner if the
+ * sidecar refuses the lease on a stream recheck (ngx_http_x402_recheck.c).
+ * The answers are built in ngx_http_x402_answer.c; the log phase reports
+ * paid and leased requests to the sidecar (ngx_http_x402_report.c).
  */
 
 
@@ -44,8 +45,10 @@ static ngx_int_t ngx_http_x402_rewrite_headers(ngx_http_request_t *r,
     ngx_http_x402_ctx_t *ctx);
 static ngx_int_t ngx_http_x402_context_add(ngx_http_request_t *r,
     ngx_http_x402_ctx_t *ctx, char *name, ngx_str_t *value);
-static ngx_int_t ngx_http_x402_arm_expiry(ngx_http_request_t *r,
+static ngx_int_t ngx_http_x402_sidecar_lease(ngx_http_request_t *r,
     ngx_http_x402_ctx_t *ctx);
+static ngx_int_t ngx_http_x402_arm_expiry(ngx_http_request_t *r,
+    ngx_http_x402_ctx_t *ctx, time_t skew);
 static void ngx_http_x402_expired(ngx_event_t *ev);
 static void ngx_http_x402_cleanup(void *data);
 
@@ -66,6 +69,12 @@ static char *ngx_http_x402_fail(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_x402_recheck_sidecar(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static char *ngx_http_x402_skew_bounds(ngx_conf_t *cf, void *post,
+    void *data);
+
+
+static ngx_conf_post_t  ngx_http_x402_skew_post =
+    { ngx_http_x402_skew_bounds };
 
 
 static ngx_command_t  ngx_http_x402_commands[] = {
@@ -104,6 +113,13 @@ static ngx_command_t  ngx_http_x402_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_x402_loc_conf_t, recheck),
       NULL },
+
+    { ngx_string("x402_lease_clock_skew"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_x402_loc_conf_t, skew),
+      &ngx_http_x402_skew_post },
 
     { ngx_string("x402_recheck_sidecar"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -272,8 +288,8 @@ ngx_http_x402_handler(ngx_http_request_t *r)
         return ngx_http_x402_bad_lease(r, ctx, &reason);
     }
 
-    rc = ngx_http_x402_lease_verify(r, xlcf->keys, &token, &route, &lease,
-                                    &reason);
+    rc = ngx_http_x402_lease_verify(r, xlcf->keys, xlcf->skew, &token,
+                                    &route, &lease, &reason);
     if (rc == NGX_ERROR) {
         return NGX_ERROR;
     }
@@ -284,6 +300,7 @@ ngx_http_x402_handler(ngx_http_request_t *r)
 
     ctx->lease = lease;
     ctx->lease_id = lease->jti;
+    ctx->expires = lease->exp;
     ctx->token = token;
 
     if (ngx_http_x402_lease_recheck_due(lease, xlcf->recheck)) {
@@ -485,9 +502,53 @@ ngx_http_x402_decide(ngx_http_request_t *r, ngx_http_x402_loc_conf_t *xlcf,
 
     if (ctx->lease) {
         ngx_http_x402_lease_rechecked(ctx->lease);
+
+    } else if (ngx_http_x402_sidecar_lease(r, ctx) != NGX_OK) {
+        return ngx_http_x402_unavailable(r, ctx,
+                                         "a lease allow without a valid "
+                                         "X-X402-Lease-Expires");
     }
 
     return ngx_http_x402_allow(r, ctx);
+}
+
+
+/*
+ * A lease the sidecar checked (a token the module does not read: no
+ * x402_lease_keys, the query string, a key nginx does not hold): its
+ * X-X402-Lease-Id and X-X402-Lease-Expires make the request a leased one,
+ * reported with its lease and slot, and closed when the lease ends.
+ */
+
+static ngx_int_t
+ngx_http_x402_sidecar_lease(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
+{
+    time_t            exp;
+    ngx_table_elt_t  *h;
+
+    h = ngx_http_x402_answer_header(ctx->subrequest, "x-x402-lease-id");
+    if (h == NULL) {
+        return NGX_OK;
+    }
+
+    ctx->lease_id = h->value;
+
+    h = ngx_http_x402_answer_header(ctx->subrequest, "x-x402-lease-expires");
+
+    if (h == NULL || h->value.len == 0 || h->value.len > 12
+        || !ngx_http_x402_is_decimal(&h->value))
+    {
+        return NGX_DECLINED;
+    }
+
+    exp = ngx_atotm(h->value.data, h->value.len);
+    if (exp == NGX_ERROR) {
+        return NGX_DECLINED;
+    }
+
+    ctx->expires = exp;
+
+    return NGX_OK;
 }
 
 
@@ -534,12 +595,14 @@ ngx_http_x402_allow(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
         return NGX_ERROR;
     }
 
-    if (ctx->lease && ngx_http_x402_arm_expiry(r, ctx) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
     xlcf = ngx_http_get_module_loc_conf(r, ngx_http_x402_module);
     xmcf = ngx_http_get_module_main_conf(r, ngx_http_x402_module);
+
+    if (ctx->expires && ngx_http_x402_arm_expiry(r, ctx, xlcf->skew)
+                        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
 
     addr = xlcf->recheck_peer ? xlcf->recheck_peer : xmcf->sidecar;
 
@@ -751,23 +814,33 @@ ngx_http_x402_rewrite_headers(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
 
 
 /*
- * The lease's own timer: a stream or WebSocket bought until "exp" ends at
- * "exp", whatever the connection's read and write timers do.
+ * The lease's own timer: a stream or WebSocket bought until "exp" ends
+ * when the lease stops being valid, whatever the connection's read and
+ * write timers do.  That is exp + skew, to the millisecond: the sidecar
+ * refuses the lease from the second exp + leases.clock_skew_seconds on,
+ * and x402_lease_clock_skew is meant to be the same number.
  */
 
 static ngx_int_t
-ngx_http_x402_arm_expiry(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
+ngx_http_x402_arm_expiry(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx,
+    time_t skew)
 {
-    time_t  left;
-
-    left = ctx->lease->exp - ngx_time();
-
-    if (left <= 0) {
-        left = 0;
-    }
+    ngx_time_t      *tp;
+    ngx_msec_int_t   left;
 
     if (ctx->expiry.timer_set) {
         return NGX_OK;
+    }
+
+    /* exp has at most 12 digits: no overflow in milliseconds */
+
+    tp = ngx_timeofday();
+
+    left = (ngx_msec_int_t) (ctx->expires + skew - tp->sec) * 1000
+           - (ngx_msec_int_t) tp->msec;
+
+    if (left < 0) {
+        left = 0;
     }
 
     ctx->expiry.handler = ngx_http_x402_expired;
@@ -775,7 +848,7 @@ ngx_http_x402_arm_expiry(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
     ctx->expiry.log = r->connection->log;
     ctx->expiry.cancelable = 1;
 
-    ngx_add_timer(&ctx->expiry, (ngx_msec_t) left * 1000);
+    ngx_add_timer(&ctx->expiry, (ngx_msec_t) left);
 
     return NGX_OK;
 }
@@ -986,6 +1059,7 @@ ngx_http_x402_create_loc_conf(ngx_conf_t *cf)
     conf->fail = NGX_CONF_UNSET_UINT;
     conf->keys = NGX_CONF_UNSET_PTR;
     conf->recheck = NGX_CONF_UNSET;
+    conf->skew = NGX_CONF_UNSET;
     conf->report = NGX_CONF_UNSET_PTR;
     conf->recheck_peer = NGX_CONF_UNSET_PTR;
 
@@ -1008,6 +1082,8 @@ ngx_http_x402_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               NGX_HTTP_X402_FAIL_CLOSED);
     ngx_conf_merge_ptr_value(conf->keys, prev->keys, NULL);
     ngx_conf_merge_sec_value(conf->recheck, prev->recheck, 0);
+    ngx_conf_merge_sec_value(conf->skew, prev->skew,
+                             NGX_HTTP_X402_LEASE_SKEW);
     ngx_conf_merge_ptr_value(conf->report, prev->report, NULL);
     ngx_conf_merge_ptr_value(conf->recheck_peer, prev->recheck_peer, NULL);
 
@@ -1211,6 +1287,25 @@ ngx_http_x402_recheck_sidecar(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     xlcf->recheck_peer = &u.addrs[0];
+
+    return NGX_CONF_OK;
+}
+
+
+/* x402_lease_clock_skew TIME: the sidecar accepts 0 to 600 seconds */
+
+static char *
+ngx_http_x402_skew_bounds(ngx_conf_t *cf, void *post, void *data)
+{
+    time_t *sp = data;
+
+    if (*sp > NGX_HTTP_X402_LEASE_SKEW_MAX) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "x402_lease_clock_skew must be at most %ds, as "
+                           "the sidecar's leases.clock_skew_seconds",
+                           NGX_HTTP_X402_LEASE_SKEW_MAX);
+        return NGX_CONF_ERROR;
+    }
 
     return NGX_CONF_OK;
 }

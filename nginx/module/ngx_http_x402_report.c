@@ -132,14 +132,14 @@ ngx_http_x402_log_handler(ngx_http_request_t *r)
     ctx = ngx_http_x402_get_ctx(r);
 
     if (ctx == NULL || !ctx->allowed
-        || (ctx->payment_id.len == 0 && ctx->lease == NULL))
+        || (ctx->payment_id.len == 0 && ctx->lease_id.len == 0))
     {
         return NGX_OK;
     }
 
     /* a leased request is not its lease's purchase: no payment id */
 
-    if (ctx->lease) {
+    if (ctx->lease_id.len) {
         ngx_str_set(&id, "-");
 
     } else {
@@ -173,13 +173,13 @@ ngx_http_x402_log_handler(ngx_http_request_t *r)
 
     p = ngx_snprintf(buf, sizeof(buf), "<14>x402: %V %ui", &id, status);
 
-    if (xlcf->report->extended || ctx->lease) {
+    if (xlcf->report->extended || ctx->lease_id.len) {
         p = ngx_snprintf(p, buf + sizeof(buf) - p,
                          " bytes=%O duration_ms=%M",
                          r->connection->sent, ms);
     }
 
-    if (ctx->lease) {
+    if (ctx->lease_id.len) {
         p = ngx_snprintf(p, buf + sizeof(buf) - p, " lease=%V",
                          &ctx->lease_id);
 
