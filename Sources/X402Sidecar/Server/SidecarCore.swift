@@ -37,7 +37,8 @@ public final class SidecarCore: Sendable {
     func answer(_ decision: Decision, request: AuthorizeRequest, latencyMicros: UInt64) -> DecisionResponse {
         decisionLog.record(decision, request: request, latencyMicros: latencyMicros)
         metrics.count(decision, route: request.route)
-        return DecisionResponse(decision, backendContext: backendContext, challengeBody: !request.viaNginx)
+        return DecisionResponse(decision, backendContext: backendContext?.bound(to: RequestBinding(request)),
+                                challengeBody: !request.viaNginx)
     }
 
     /// `/metrics`: Prometheus text exposition, gauges read now.
