@@ -13,7 +13,8 @@ import X402
     static let transaction = "0x" + String(repeating: "ab", count: 32)
     static let now: Int64 = 1_767_225_600
     static let request = RequestBinding(method: "GET", host: "API.Example.com:8443", uri: "/weather?city=Paris")
-    static let fields = BackendContextFields(payer: payer, amount: "10000", network: "eip155:84532", paymentId: paymentId)
+    static let fields = BackendContextFields(
+        payer: payer, amount: "10000", network: "eip155:84532", paymentId: paymentId)
 
     static func context(_ version: BackendContextSigner.Version = .bound, _ request: RequestBinding = request)
         -> BackendContext
@@ -37,7 +38,8 @@ import X402
     }
 
     @Test func legacyMessageIsTheOldFieldList() {
-        #expect(BackendContext.message(version: .legacy, request: Self.request, fields: Self.fields, timestamp: Self.now)
+        #expect(BackendContext.message(
+            version: .legacy, request: Self.request, fields: Self.fields, timestamp: Self.now)
             == "\(Self.payer)\n10000\neip155:84532\n\(Self.paymentId)\n\n1767225600")
         #expect(Self.context(.legacy).sign(Self.fields, timestamp: Self.now)
             == "f777daa40d3d1593af8d82ba6b55f408adc7c541c6ee151b7d5a10b90ed8d2d8")
@@ -67,7 +69,8 @@ import X402
     /// The host the backend gets from nginx's `$host`: lowercase, no port, no trailing dot.
     @Test(arguments: [
         ("API.Example.com:8443", "api.example.com"), ("127.0.0.1:8402", "127.0.0.1"), ("[::1]:8402", "[::1]"),
-        ("[::1]", "[::1]"), ("example.com.", "example.com"), ("Example.COM.:80", "example.com"), ("localhost", "localhost"),
+        ("[::1]", "[::1]"), ("example.com.", "example.com"), ("Example.COM.:80", "example.com"),
+        ("localhost", "localhost"),
     ])
     func signedHostIsNginxHost(given: String, signed: String) {
         #expect(RequestBinding(method: "GET", host: given, uri: "/").signedHost == signed)
@@ -78,12 +81,15 @@ import X402
         let option = try PaymentOption(
             network: known.network, token: known.usdc, payTo: "0x209693Bc6afc0C5328bA36FaF03C514EF312287C",
             amount: "10000", maxTimeoutSeconds: 60)
-        let route = RouteRequirements(name: "weather", description: "W", mimeType: "application/json", options: [option])
+        let route = RouteRequirements(
+            name: "weather", description: "W", mimeType: "application/json", options: [option])
         let signer = PaymentSigner(privateKeyHex: "0x" + String(repeating: "11", count: 32))!
         let header = signer.header(
-            paying: option, resource: ResourceInfo(url: "https://api.example.com/weather", description: "", mimeType: ""),
+            paying: option,
+            resource: ResourceInfo(url: "https://api.example.com/weather", description: "", mimeType: ""),
             now: Self.now, nonce: Keccak256.hash(Array("context".utf8)))
-        let payment = try PaymentVerifier().verify(PresentedPayment(v2Header: header), route: route, now: Self.now).get()
+        let payment = try PaymentVerifier()
+            .verify(PresentedPayment(v2Header: header), route: route, now: Self.now).get()
         let grant = Grant(payment: payment, paymentId: Self.paymentId, transaction: Self.transaction)
         let response = DecisionResponse(.allow(grant), backendContext: Self.context(), now: Self.now)
         let fields = BackendContextFields(payer: payment.payer, amount: "10000", network: "eip155:84532",
@@ -93,7 +99,8 @@ import X402
         #expect(response.headers.first(name: "X-X402-Timestamp") == "1767225600")
         #expect(response.headers.first(name: "X-X402-Transaction") == Self.transaction)
         let legacy = DecisionResponse(.allow(grant), backendContext: Self.context(.legacy), now: Self.now)
-        #expect(legacy.headers.first(name: "X-X402-Signature") == Self.context(.legacy).sign(fields, timestamp: Self.now))
+        #expect(legacy.headers.first(name: "X-X402-Signature")
+            == Self.context(.legacy).sign(fields, timestamp: Self.now))
         #expect(legacy.headers.first(name: "X-X402-Context-Version") == "1")
         // Without a secret nothing is signed, and no version is claimed.
         let unsigned = DecisionResponse(.allow(grant), now: Self.now)

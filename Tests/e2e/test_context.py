@@ -25,8 +25,8 @@ def pay(stack, path, payer_index):
     key = stack.devnet.info["payers"][payer_index]["privateKey"]
     challenge = requests.get(stack.nginx.url + path, timeout=10)
     assert challenge.status_code == 402
-    response = requests.get(stack.nginx.url + path, headers={"PAYMENT-SIGNATURE": v2_header(sync_client(key), challenge)},
-                            timeout=30)
+    header = v2_header(sync_client(key), challenge)
+    response = requests.get(stack.nginx.url + path, headers={"PAYMENT-SIGNATURE": header}, timeout=30)
     assert response.status_code == 200, response.text
     return stack.backend.requests_to(path)[-1]
 

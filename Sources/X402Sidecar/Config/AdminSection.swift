@@ -78,7 +78,8 @@ enum BackendSection {
             r.problem("backend.context_version",
                       "1 signs the old context, which does not say which request it was minted for: a captured "
                       + "context can be replayed to another path of the backend until it goes stale. Move the "
-                      + "backends to version 2 (README, \"Verifying the context\"); 1 goes in the next release",
+                      + "backends to version 2 (README, \"Verifying the context in the backend\"); 1 goes in the "
+                      + "next release",
                       node, severity: .warning)
             return .legacy
         case nil:
