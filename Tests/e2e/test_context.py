@@ -1,19 +1,21 @@
 """The backend context bound to its request, through a real nginx (both integrations), the sidecar
 binary and the devnet: a context verifies on the request it was minted for, and a context captured
 from that request and replayed straight to the backend with another path, method or host is
-refused by the backend's verifier — the e2e backend's, and the README's Python and JS snippets run
-as written. `backend.context_version: 1` still signs the old field list, which binds nothing."""
+refused by the backend's verifier — the e2e backend's, the demo backend's (deploy/demo/backend.py),
+and the README's Python and JS snippets run as written. `backend.context_version: 1` still signs the
+old field list, which binds nothing."""
 import json
 import os
 import re
 import shutil
 import subprocess
+import sys
 
 import pytest
 import requests
 from payments import sync_client, v2_header
 from requests.structures import CaseInsensitiveDict
-from stack import BACKEND_SECRET, ROOT, Backend, Nginx, Sidecar, verify_context
+from stack import BACKEND_SECRET, ROOT, Backend, Nginx, Sidecar, free_port, verify_context, wait_for
 
 INTEGRATION_PARAMETRIZED = True
 # Hop-by-hop and framing headers are the replaying client's own, not part of the captured context.
@@ -101,6 +103,29 @@ def test_readme_snippets_verify_the_bound_context(stack):
     # Tampering with a signed value breaks it as before.
     forged = [("payer", "GET", record["path"], dict(cases[0][3], **{"x-x402-amount": "1"}))]
     assert readme_python(forged, ("2",)) == [False] and readme_js(forged, ["2"]) == [False]
+
+
+@pytest.fixture(scope="module")
+def demo_backend():
+    """deploy/demo/backend.py, what `make demo` puts behind nginx, with the e2e secret: its port."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, os.path.join(ROOT, "deploy", "demo", "backend.py"), str(port),
+                                BACKEND_SECRET], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for(lambda: requests.get(f"http://127.0.0.1:{port}/free", timeout=1).status_code == 200, what="demo backend")
+    yield port
+    process.terminate()
+    process.wait(10)
+
+
+def test_demo_backend_takes_a_context_only_where_it_was_minted(stack, demo_backend):
+    record = pay(stack, "/weather?context=demo", 4)
+    verdicts = {}
+    for what, method, uri, headers in replays(record):
+        if method != "GET":
+            continue  # the demo serves GET only
+        response = requests.get(f"http://127.0.0.1:{demo_backend}{uri}", headers=headers, timeout=10)
+        verdicts[what] = (response.status_code, response.json()["context_verified"])
+    assert verdicts == {"minted": (200, True), "path": (403, False), "query": (403, False), "host": (403, False)}
 
 
 @pytest.fixture(scope="module")
