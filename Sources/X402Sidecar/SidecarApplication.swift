@@ -149,7 +149,7 @@ public enum SidecarApplication {
         let core = SidecarCore(
             authorizer: authorizer, decisionLog: decisionLog ?? DecisionLog(enabled: configuration.log.decisions),
             maxHeaderBytes: configuration.server.maxHeaderBytes,
-            backendContext: configuration.backendSecret.map(BackendContextSigner.init(secret:)),
+            backendContext: configuration.backendContext,
             adminTokenSHA256: configuration.admin?.tokenSHA256,
             decisionCacheSeconds: configuration.server.decisionCacheSeconds)
         let server = AuthServer(

@@ -76,6 +76,12 @@ import X402
              path: "backend.hmac_secret"),
         Rule(name: "short backend secret", yaml: yaml("backend: {hmac_secret: 0123456789abcdef}"),
              path: "backend.hmac_secret"),
+        // The backend context bound to its request (issue 11).
+        Rule(name: "context version that does not exist",
+             yaml: yaml("backend: {hmac_secret: \"\(goodSecret)\", context_version: 3}"),
+             path: "backend.context_version"),
+        Rule(name: "context version without a secret", yaml: yaml("backend: {context_version: 2}"),
+             path: "backend.context_version"),
         Rule(name: "short admin token", yaml: yaml("admin: {listen: \"127.0.0.1:0\", token: \"k7Qw9zX2pL4m\"}"),
              path: "admin.token"),
         Rule(name: "placeholder admin token hash on mainnet",
@@ -194,6 +200,8 @@ import X402
             rpc_urls: {devnet: "http://127.0.0.1:8545"}
             backend: {hmac_secret: "e2e-backend-secret-0123456789abcdef"}
             """, network: "devnet"), .init(), ["relayer.private_key", "backend.hmac_secret"]),
+        ("the legacy backend context, for one release",
+         yaml("backend: {hmac_secret: \"\(goodSecret)\", context_version: 1}"), .init(), ["backend.context_version"]),
     ]
 
     @Test(arguments: 0..<valid.count)

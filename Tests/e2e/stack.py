@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -110,9 +111,10 @@ class Devnet:
 # ---------------------------------------------------------------------------------------------
 
 class Backend:
-    """The protected API: answers JSON, records every request's headers, checks the HMAC."""
+    """The protected API: answers JSON, records every request's headers, checks the HMAC.
+    `accept` is the context versions its verifier takes ("2" only, unless migrating)."""
 
-    def __init__(self):
+    def __init__(self, accept=("2",)):
         self.seen = []
         self.lock = threading.Lock()
         backend = self
@@ -125,7 +127,8 @@ class Backend:
 
             def do_GET(self):
                 headers = {k.lower(): v for k, v in self.headers.items()}
-                record = {"path": self.path, "headers": headers, "hmac_ok": verify_context(headers, BACKEND_SECRET)}
+                record = {"method": self.command, "path": self.path, "headers": headers,
+                          "hmac_ok": verify_context(self.command, self.path, headers, BACKEND_SECRET, accept)}
                 with backend.lock:
                     backend.seen.append(record)
                 if self.path.startswith("/stream"):
@@ -148,6 +151,9 @@ class Backend:
                 self.end_headers()
                 self.wfile.write(body)
 
+            # A context replayed with another method must meet the verifier too.
+            do_POST = do_DELETE = do_GET
+
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
@@ -161,16 +167,32 @@ class Backend:
         self.server.shutdown()
 
 
-def verify_context(headers, secret):
-    """What a backend does with the sidecar's context (README: "Verifying the context")."""
+CONTEXT_FIELDS = ("x-x402-payer", "x-x402-amount", "x-x402-network", "x-x402-payment-id", "x-x402-transaction")
+
+
+def context_message(method, path, headers):
+    """The signed text for the version the context says it is (README: "Verifying the context in
+    the backend"): version 2 from this very request (method, the Host nginx passes, the URI) and
+    the lease id; version 1, the old field list, from the headers alone."""
+    fields = [headers.get(name, "") for name in CONTEXT_FIELDS]
+    timestamp = headers.get("x-x402-timestamp", "")
+    if headers.get("x-x402-context-version") == "2":
+        host = re.sub(r":\d+$", "", headers.get("host", "").lower()).rstrip(".")
+        return "\n".join(["x402-context-v2", method, host, path, *fields, headers.get("x-x402-lease-id", ""),
+                          timestamp])
+    return "\n".join([*fields, timestamp])
+
+
+def verify_context(method, path, headers, secret, accept=("2",)):
+    """What a backend does with the sidecar's context: None when there is none, else whether it
+    is a fresh context, of a version in `accept`, signed for this request."""
     signature = headers.get("x-x402-signature")
     if not signature:
         return None
-    message = "\n".join(headers.get(name, "") for name in (
-        "x-x402-payer", "x-x402-amount", "x-x402-network", "x-x402-payment-id", "x-x402-transaction",
-        "x-x402-timestamp"))
-    expected = hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
-    fresh = abs(time.time() - int(headers.get("x-x402-timestamp", "0"))) < 300
+    if headers.get("x-x402-context-version", "1") not in accept:
+        return False
+    expected = hmac.new(secret.encode(), context_message(method, path, headers).encode(), hashlib.sha256).hexdigest()
+    fresh = abs(time.time() - int(headers.get("x-x402-timestamp") or 0)) < 300
     return hmac.compare_digest(expected, signature) and fresh
 
 
@@ -202,7 +224,7 @@ relayer:
   private_key: "{relayer_key}"
 backend:
   hmac_secret: "{secret}"
-settlement:
+{backend_extra}settlement:
   mode: deferred
   via: relayer
   retry_base_ms: 200
@@ -254,7 +276,7 @@ REDIS_STORES = """stores:
 
 class Sidecar:
     def __init__(self, run_dir, devnet, store="embedded", redis_url=None, prefix="x402e2e", env=None, extra_routes="",
-                 name="sidecar", extra_top="", server_extra=""):
+                 name="sidecar", extra_top="", backend_extra="", server_extra=""):
         self.run_dir = run_dir
         os.makedirs(run_dir, exist_ok=True)
         self.port = free_port()
@@ -266,7 +288,7 @@ class Sidecar:
             f.write(SIDECAR_CONFIG.format(
                 run=run_dir, port=self.port, pay_to=info["payTo"]["address"], token=info["token"], rpc=info["rpcUrl"],
                 facilitator=info["facilitatorUrl"], relayer_key=info["sidecarRelayer"]["privateKey"],
-                secret=BACKEND_SECRET, stores=stores, extra_routes=extra_routes,
+                secret=BACKEND_SECRET, backend_extra=backend_extra, stores=stores, extra_routes=extra_routes,
                 extra_top=extra_top.format(run=run_dir), server_extra=server_extra))
         self.env = dict(os.environ, **(env or {}))
         self.process = None
@@ -374,7 +396,9 @@ class Protect(dict):
 
     def __missing__(self, name):
         if self.integration == "module":
-            return f"x402 {name};"
+            # The module sets the context headers itself; the Host the context is bound to is ours
+            # to pass (protect.conf does the same for the stock files).
+            return f"x402 {name};\n            proxy_set_header Host $host;"
         return f"set $x402_route {name};\n            include {self.run_dir}/x402/protect.conf;"
 
 

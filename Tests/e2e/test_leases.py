@@ -16,7 +16,7 @@ import jwt
 import pytest
 import requests
 from payments import sync_client
-from stack import SIDECAR_BIN, Backend, Nginx, Sidecar, free_port, wait_for
+from stack import BACKEND_SECRET, SIDECAR_BIN, Backend, Nginx, Sidecar, free_port, verify_context, wait_for
 from streaming import CLOSE, TEXT, encode_frame, read_frame
 from x402.http.clients import wrapRequestsWithPayment
 
@@ -196,7 +196,11 @@ def test_sse_stream_with_a_lease_arrives_event_by_event(leased):
     assert first - 0.25 <= received < second, (first, received, second)
     seen = leased.backend.requests_to("leased-sse")[-1]["headers"]
     assert seen["x-x402-payer"] == payer_address(leased).lower() and len(seen["x-x402-lease-id"]) == 32
-    assert leased.backend.requests_to("leased-sse")[-1]["hmac_ok"] is True
+    record = leased.backend.requests_to("leased-sse")[-1]
+    assert record["hmac_ok"] is True and seen["x-x402-context-version"] == "2"
+    # The context is bound to the lease too: under another lease's id it does not verify.
+    other = dict(seen, **{"x-x402-lease-id": "0" * 32})
+    assert verify_context(record["method"], record["path"], other, BACKEND_SECRET) is False
 
 
 def open_sse(nginx, path, token):

@@ -51,7 +51,7 @@ def test_paid_with_requests_client_backend_sees_verified_context(stack):
     session = wrapRequestsWithPayment(requests.Session(), sync_client(key))
     forged = {"X-X402-Payer": "0x000000000000000000000000000000000000dEaD", "X-X402-Free": "1",
               "X-X402-Transaction": "0xforged", "X-X402-Signature": "forged", "X-X402-Version": "9",
-              "X-X402-Lease": "forged", "X-X402-Via": "forged"}
+              "X-X402-Lease": "forged", "X-X402-Via": "forged", "X-X402-Context-Version": "1"}
     response = session.get(stack.nginx.url + "/weather?flavour=requests", headers=forged)
     assert response.status_code == 200, response.text
     seen = stack.backend.requests_to("flavour=requests")[-1]["headers"]
@@ -63,6 +63,7 @@ def test_paid_with_requests_client_backend_sees_verified_context(stack):
     for name in ("x-x402-free", "x-x402-transaction", "x-x402-lease", "x-x402-via"):
         assert seen.get(name, "") == "", f"client-sent {name} reached the backend"
     assert seen["x-x402-version"] == "2" and seen["x-x402-signature"] != "forged"
+    assert seen["x-x402-context-version"] == "2", "a client cannot claim the unbound context version"
     assert stack.backend.requests_to("flavour=requests")[-1]["hmac_ok"] is True
     assert response.json()["context_verified"] is True
     # deferred: settled on chain shortly after

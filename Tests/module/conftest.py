@@ -28,6 +28,8 @@ LOCATIONS = """\
             proxy_pass http://backend;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
+            # The backend checks the signed context against the client's host.
+            proxy_set_header Host $host;
         }}
         location /before {{ x402 before; proxy_pass http://backend; }}
         location /after {{ x402 after; proxy_pass http://backend; }}

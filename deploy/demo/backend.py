@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import sys
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,17 +15,23 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from streaming import serve_sse, serve_websocket_echo  # noqa: E402
 
 PORT, SECRET = int(sys.argv[1]), sys.argv[2].encode()
-FIELDS = ("X-X402-Payer", "X-X402-Amount", "X-X402-Network", "X-X402-Payment-Id", "X-X402-Transaction",
-          "X-X402-Timestamp")
+FIELDS = ("X-X402-Payer", "X-X402-Amount", "X-X402-Network", "X-X402-Payment-Id", "X-X402-Transaction")
 
 
-def verified(headers):
-    """Checks X-X402-Signature: HMAC-SHA256 over the six context headers, joined by newlines."""
-    signature = headers.get("X-X402-Signature", "")
-    message = "\n".join(headers.get(name, "") for name in FIELDS).encode()
+def verified(method, uri, headers, accept=("2",)):
+    """README's check: X-X402-Signature over the context bound to this request (its method, the
+    Host nginx passes and the URI as the client sent it), fresh, of a version this backend takes."""
+    version = headers.get("X-X402-Context-Version", "1")
+    if version not in accept:
+        return False
+    fields = [headers.get(f, "") for f in FIELDS]
+    if version == "2":
+        host = re.sub(r":\d+$", "", headers.get("Host", "").lower()).rstrip(".")
+        fields = ["x402-context-v2", method, host, uri, *fields, headers.get("X-X402-Lease-Id", "")]
+    message = "\n".join([*fields, headers.get("X-X402-Timestamp", "")]).encode()
     expected = hmac.new(SECRET, message, hashlib.sha256).hexdigest()
     fresh = abs(time.time() - int(headers.get("X-X402-Timestamp") or 0)) < 300
-    return bool(signature) and hmac.compare_digest(signature, expected) and fresh
+    return fresh and hmac.compare_digest(expected, headers.get("X-X402-Signature", ""))
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -34,7 +41,7 @@ class Handler(BaseHTTPRequestHandler):
         sys.stderr.write("backend: " + fmt % args + "\n")
 
     def do_GET(self):
-        paid = verified(self.headers)
+        paid = verified(self.command, self.path, self.headers)
         path = self.path.removeprefix("/free")
         if path.startswith(("/stream", "/socket")) and (paid or self.path.startswith("/free")):
             if path.startswith("/stream"):

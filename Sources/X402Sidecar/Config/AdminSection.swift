@@ -49,12 +49,44 @@ extension AdminSettings {
     }
 }
 
-/// `backend:` — the secret of the HMAC over the `X-X402-*` context the backend receives.
+/// `backend:` — the secret of the HMAC over the `X-X402-*` context the backend receives, and which
+/// message it signs (`context_version`, `BackendContextSigner`).
 enum BackendSection {
-    static func parse(_ node: Node?, testnet: Bool, _ r: inout ConfigReader) -> String? {
-        guard let b = r.section(node, "backend", allowed: ["hmac_secret"]) else { return nil }
-        guard let secret = r.string(b["hmac_secret"], "backend.hmac_secret") else { return nil }
+    static func parse(_ node: Node?, testnet: Bool, _ r: inout ConfigReader) -> BackendContextSigner? {
+        guard let b = r.section(node, "backend", allowed: ["hmac_secret", "context_version"]) else { return nil }
+        let version = contextVersion(b["context_version"], &r)
+        guard let secret = r.string(b["hmac_secret"], "backend.hmac_secret") else {
+            if b["context_version"] != nil, b["hmac_secret"] == nil {
+                r.problem("backend.context_version", "says which context is signed, and nothing is signed without "
+                          + "backend.hmac_secret", b["context_version"])
+            }
+            return nil
+        }
         SafetyRules.checkSecret(secret, "backend.hmac_secret", b["hmac_secret"], testnet: testnet, &r)
-        return secret
+        return version.map { BackendContextSigner(secret: secret, version: $0) }
+    }
+
+    /// 2 (the default) binds the context to its request; 1, the old field list, stays for one release
+    /// so that backends can move over, and says so on every `check-config`.
+    private static func contextVersion(_ node: Node?, _ r: inout ConfigReader) -> BackendContextSigner.Version? {
+        guard let node else { return .bound }
+        guard let text = r.string(node, "backend.context_version") else { return nil }
+        switch BackendContextSigner.Version(rawValue: Int(text) ?? 0) {
+        case .bound?:
+            return .bound
+        case .legacy?:
+            r.problem("backend.context_version",
+                      "1 signs the old context, which does not say which request it was minted for: a captured "
+                      + "context can be replayed to another path of the backend until it goes stale. Move the "
+                      + "backends to version 2 (README, \"Verifying the context in the backend\"); 1 goes in the "
+                      + "next release",
+                      node, severity: .warning)
+            return .legacy
+        case nil:
+            r.problem("backend.context_version",
+                      "must be 2 (the context bound to the request's method, host and URI) or 1 (the old field "
+                      + "list, accepted for this release only), not \"\(text)\"", node)
+            return nil
+        }
     }
 }

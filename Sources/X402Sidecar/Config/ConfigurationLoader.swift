@@ -91,7 +91,7 @@ public enum ConfigurationLoader {
             settlement: settlement, routeSettlement: settlement == nil ? [:] : routes.settlement,
             facilitator: facilitator, relayer: relayer, rpcURLs: rpcURLs)
         configuration.redis = stores.redis
-        configuration.backendSecret = BackendSection.parse(section["backend"], testnet: onlyTestnets, &r)
+        configuration.backendContext = BackendSection.parse(section["backend"], testnet: onlyTestnets, &r)
         configuration.routeLimits = routes.limits
         configuration.trustedProxies = TrustedProxies.parse(section["rate_limiting"], &r)
         configuration.admin = AdminSettings.parse(section["admin"], testnet: onlyTestnets, &r)

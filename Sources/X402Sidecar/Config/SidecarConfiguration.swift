@@ -20,8 +20,8 @@ public struct SidecarConfiguration: Sendable {
     public var relayer: RelayerSettings?
     /// JSON-RPC endpoints by chain id (the relayer's, and the facilitator path's on-chain checks).
     public var rpcURLs: [UInt64: String]
-    /// Secret for the HMAC over the context the backend receives (`backend.hmac_secret`).
-    public var backendSecret: String?
+    /// Signs the context the backend receives (`backend.hmac_secret`, `backend.context_version`).
+    public var backendContext: BackendContextSigner?
     /// Rate limits and free quotas by route.
     public var routeLimits: [String: RouteLimits] = [:]
     /// Peers whose `X-Forwarded-For` is believed (`rate_limiting.trusted_proxies`).

@@ -3,7 +3,7 @@ import X402
 
 /// Lease decisions as HTTP (part of the one mapping, `DecisionResponse`).
 extension DecisionResponse {
-    static func leased(_ grant: LeaseGrant, headers: HTTPHeaders, backendContext: BackendContextSigner?, now: Int64)
+    static func leased(_ grant: LeaseGrant, headers: HTTPHeaders, backendContext: BackendContext?, now: Int64)
         -> DecisionResponse
     {
         var headers = headers
@@ -17,10 +17,13 @@ extension DecisionResponse {
         headers.add(name: Header.leaseId, value: claims.jti)
         headers.add(name: Header.leaseExpires, value: String(claims.expiresAt))
         if let transaction = claims.transaction { headers.add(name: Header.transaction, value: transaction) }
-        if let backendContext {
-            headers.add(name: Header.timestamp, value: String(now))
-            headers.add(name: Header.signature, value: backendContext.sign(claims, timestamp: now))
-        }
+        // The payment that bought the lease, bound to this request and to the lease itself.
+        var signed: [(String, String)] = []
+        sign(BackendContextFields(payer: claims.payer, amount: claims.amount, network: claims.network,
+                                  paymentId: claims.paymentID, transaction: claims.transaction ?? "",
+                                  leaseId: claims.jti),
+             with: backendContext, now: now, into: &signed)
+        for (name, value) in signed { headers.add(name: name, value: value) }
         return DecisionResponse(status: .ok, headers: headers, body: "")
     }
 
@@ -76,7 +79,7 @@ extension DecisionResponse {
         if let status = headers.first(name: Header.status).flatMap(Int.init) {
             response.status = HTTPResponseStatus(statusCode: status)
         }
-        for name in [Header.status, Header.challenge, Header.signature, Header.timestamp] {
+        for name in [Header.status, Header.challenge, Header.signature, Header.timestamp, Header.contextVersion] {
             response.headers.remove(name: name)
         }
         if response.body.isEmpty && response.status.code >= 400 {

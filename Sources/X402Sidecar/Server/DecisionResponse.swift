@@ -32,6 +32,7 @@ public struct DecisionResponse: Sendable, Equatable {
         public static let free = "X-X402-Free"
         public static let freeRemaining = "X-X402-Free-Remaining"
         public static let signature = "X-X402-Signature"
+        public static let contextVersion = "X-X402-Context-Version"
         public static let paymentResponse = "PAYMENT-RESPONSE"
         public static let paymentResponseV1 = "X-PAYMENT-RESPONSE"
         public static let lease = "X-X402-Lease"
@@ -40,9 +41,10 @@ public struct DecisionResponse: Sendable, Equatable {
         public static let signedIn = "X-X402-Signed-In"
     }
 
+    /// - Parameter backendContext: signs an allow answer's context, bound to the request it answers.
     /// - Parameter challengeBody: `false` leaves the v1 JSON out of the body of a 401 (nginx reads
     ///   it from `X-X402-Challenge` and discards the subrequest's body; half the bytes per challenge).
-    public init(_ decision: Decision, backendContext: BackendContextSigner? = nil, now: Int64 = UnixClock.seconds(),
+    public init(_ decision: Decision, backendContext: BackendContext? = nil, now: Int64 = UnixClock.seconds(),
                 challengeBody: Bool = true) {
         // Built as an array and handed to `HTTPHeaders` at once (its `add` checks every name), with
         // room for the Content-Length and Connection the handler adds.
@@ -50,23 +52,7 @@ public struct DecisionResponse: Sendable, Equatable {
         headers.reserveCapacity(16)
         switch decision {
         case .allow(let grant):
-            let payment = grant.payment
-            headers.append((Header.status, "200"))
-            headers.append((Header.payer, payment.payer))
-            headers.append((Header.amount, payment.option.amount))
-            headers.append((Header.asset, payment.option.token.address))
-            headers.append((Header.network, payment.option.network.caip2))
-            headers.append((Header.paymentId, grant.paymentId))
-            headers.append((Header.version, String(payment.version)))
-            if let transaction = grant.transaction, let settled = grant.settlementResponseHeader {
-                headers.append((Header.transaction, transaction))
-                headers.append((payment.version == 1 ? Header.paymentResponseV1 : Header.paymentResponse, settled))
-            }
-            if let backendContext {
-                headers.append((Header.timestamp, String(now)))
-                headers.append((Header.signature, backendContext.sign(grant, timestamp: now)))
-            }
-            self.init(status: .ok, headers: HTTPHeaders(headers), body: "")
+            self = Self.allowed(grant, leaseId: nil, backendContext: backendContext, now: now)
 
         case .paymentRequired(let challenge, let failure):
             headers.append((Header.status, "402"))
@@ -114,9 +100,10 @@ public struct DecisionResponse: Sendable, Equatable {
             self = Self.leaseRefused(failure, challenge: challenge, headers: HTTPHeaders(), challengeBody: challengeBody)
 
         case .leaseIssued(let issue):
-            var response = DecisionResponse(.allow(issue.grant), backendContext: backendContext, now: now)
+            // Signed with the new lease's jti, like every request the lease will open.
+            var response = Self.allowed(issue.grant, leaseId: issue.claims.jti, backendContext: backendContext,
+                                        now: now)
             response.headers.add(name: Header.lease, value: issue.token)
-            response.headers.add(name: Header.leaseId, value: issue.claims.jti)
             response.headers.add(name: Header.leaseExpires, value: String(issue.claims.expiresAt))
             response.headers.add(name: "Cache-Control", value: "no-store")
             response.headers.add(name: "Content-Type", value: "application/json")
@@ -131,12 +118,9 @@ public struct DecisionResponse: Sendable, Equatable {
             headers.append((Header.network, grant.network))
             headers.append((Header.paymentId, grant.paymentId))
             headers.append((Header.signedIn, "1"))
-            if let backendContext {
-                headers.append((Header.timestamp, String(now)))
-                headers.append((Header.signature, backendContext.sign(BackendContextSigner.message(
-                    payer: grant.payer, amount: grant.amount, network: grant.network, paymentId: grant.paymentId,
-                    transaction: "", timestamp: now))))
-            }
+            Self.sign(BackendContextFields(payer: grant.payer, amount: grant.amount, network: grant.network,
+                                           paymentId: grant.paymentId),
+                      with: backendContext, now: now, into: &headers)
             self.init(status: .ok, headers: HTTPHeaders(headers), body: "")
 
         case .signInRefused(let reason, _, let challenge):
@@ -155,38 +139,39 @@ public struct DecisionResponse: Sendable, Equatable {
         self.headers = headers
         self.body = body
     }
-}
 
-/// Signs what the backend is told about a paid request, so a backend can check that the
-/// `X-X402-*` headers came from the sidecar (through Nginx) and not from a client:
-///
-///     X-X402-Signature = hex(HMAC-SHA256(secret,
-///         payer "\n" amount "\n" network "\n" payment_id "\n" transaction "\n" timestamp))
-///
-/// `transaction` is empty until settled; `timestamp` is unix seconds (`X-X402-Timestamp`).
-public struct BackendContextSigner: Sendable {
-    let key: [UInt8]
-
-    public init(secret: String) { key = Array(secret.utf8) }
-
-    public static func message(payer: String, amount: String, network: String, paymentId: String,
-                               transaction: String, timestamp: Int64) -> String {
-        "\(payer)\n\(amount)\n\(network)\n\(paymentId)\n\(transaction)\n\(timestamp)"
+    /// A paid request let through, with `leaseId` when it bought a lease.
+    static func allowed(_ grant: Grant, leaseId: String?, backendContext: BackendContext?, now: Int64)
+        -> DecisionResponse
+    {
+        let payment = grant.payment
+        var headers: [(String, String)] = []
+        headers.reserveCapacity(16)
+        headers.append((Header.status, "200"))
+        headers.append((Header.payer, payment.payer))
+        headers.append((Header.amount, payment.option.amount))
+        headers.append((Header.asset, payment.option.token.address))
+        headers.append((Header.network, payment.option.network.caip2))
+        headers.append((Header.paymentId, grant.paymentId))
+        headers.append((Header.version, String(payment.version)))
+        if let leaseId { headers.append((Header.leaseId, leaseId)) }
+        if let transaction = grant.transaction, let settled = grant.settlementResponseHeader {
+            headers.append((Header.transaction, transaction))
+            headers.append((payment.version == 1 ? Header.paymentResponseV1 : Header.paymentResponse, settled))
+        }
+        let fields = BackendContextFields(
+            payer: payment.payer, amount: payment.option.amount, network: payment.option.network.caip2,
+            paymentId: grant.paymentId, transaction: grant.transaction ?? "", leaseId: leaseId ?? "")
+        sign(fields, with: backendContext, now: now, into: &headers)
+        return DecisionResponse(status: .ok, headers: HTTPHeaders(headers), body: "")
     }
 
-    public func sign(_ grant: Grant, timestamp: Int64) -> String {
-        sign(Self.message(
-            payer: grant.payment.payer, amount: grant.payment.option.amount, network: grant.payment.option.network.caip2,
-            paymentId: grant.paymentId, transaction: grant.transaction ?? "", timestamp: timestamp))
-    }
-
-    /// A leased request: the payment that bought the lease, with its transaction when known.
-    public func sign(_ lease: LeaseClaims, timestamp: Int64) -> String {
-        sign(Self.message(payer: lease.payer, amount: lease.amount, network: lease.network, paymentId: lease.paymentID,
-                          transaction: lease.transaction ?? "", timestamp: timestamp))
-    }
-
-    func sign(_ message: String) -> String {
-        Hex.encode(OpenSSL.hmacSHA256(key: key, message: Array(message.utf8)), prefix: false)
+    /// The context's timestamp, signature and the version of the signed message, when signing.
+    static func sign(_ fields: BackendContextFields, with backendContext: BackendContext?, now: Int64,
+                     into headers: inout [(String, String)]) {
+        guard let backendContext else { return }
+        headers.append((Header.timestamp, String(now)))
+        headers.append((Header.signature, backendContext.sign(fields, timestamp: now)))
+        headers.append((Header.contextVersion, String(backendContext.version.rawValue)))
     }
 }

@@ -41,7 +41,8 @@ public final class SidecarCore: Sendable {
     func answer(_ decision: Decision, request: AuthorizeRequest, latencyMicros: UInt64) -> DecisionResponse {
         decisionLog.record(decision, request: request, latencyMicros: latencyMicros)
         metrics.count(decision, route: request.route)
-        var response = DecisionResponse(decision, backendContext: backendContext, challengeBody: !request.viaNginx)
+        var response = DecisionResponse(decision, backendContext: backendContext?.bound(to: RequestBinding(request)),
+                                        challengeBody: !request.viaNginx)
         if caching.seconds > 0, let seconds = caching.seconds(for: decision, request: request) {
             response.headers.add(name: "X-Accel-Expires", value: String(seconds))
         }
