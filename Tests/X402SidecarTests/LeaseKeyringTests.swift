@@ -59,6 +59,7 @@ import X402Sidecar
         let reasons = Set(Self.fixture.cases.compactMap(\.expect.reason))
         let tokenReasons = Set(LeaseRefusal.allCases.map(\.rawValue)).subtracting([
             "lease_revoked", "lease_request_limit", "lease_concurrency_limit",  // store decisions, LeaseStoreTests
+            "lease_duplicated",  // two headers, not a token: AuthorizationFlowLeaseTests
         ])
         #expect(tokenReasons == reasons)
         #expect(Self.fixture.cases.filter(\.expect.valid).count >= 8)
