@@ -103,6 +103,21 @@ import Testing
         #expect(reason { $0.host = "evil.example.com" } == .wrongHost)
     }
 
+    @Test func aTokenIssuedInTheFutureIsNotYetValid() {
+        var claims = Self.claims
+        claims.issuedAt = claims.notBefore + 100
+        func reason(at now: Int64) -> LeaseRefusal? {
+            var expectation = Self.expectation
+            expectation.now = now
+            if case .failure(let failure) = LeaseToken.verify(Self.token(claims), keys: StubKeys(), expecting: expectation) {
+                return failure.reason
+            }
+            return nil
+        }
+        #expect(reason(at: claims.issuedAt - 31) == .notYetValid)  // nbf passed, iat still ahead beyond the skew
+        #expect(reason(at: claims.issuedAt - 30) == nil)
+    }
+
     @Test func keyAndHeaderRules() {
         func reason(_ token: String, keys: StubKeys = StubKeys()) -> LeaseRefusal? {
             if case .failure(let failure) = LeaseToken.authenticate(token, keys: keys) { return failure.reason }

@@ -92,14 +92,16 @@ MODULE_LOCATIONS = """\
         location /stream {
             x402 stream;
             include {run}/x402-module/sse.conf;
+            proxy_set_header Host $host;  # the backend context is bound to the client's host
             proxy_pass http://backend;
         }
         location /socket {
             x402 socket;
             include {run}/x402-module/websocket.conf;
+            proxy_set_header Host $host;
             proxy_pass http://backend;
         }
-        location /metered { x402 metered; proxy_pass http://backend; }
+        location /metered { x402 metered; proxy_set_header Host $host; proxy_pass http://backend; }
 """
 
 

@@ -169,6 +169,11 @@ public enum LeaseToken {
         if expectation.now + expectation.clockSkew < claims.notBefore {
             return failure(.notYetValid, "the lease is valid from \(claims.notBefore)")
         }
+        // Issued in the future by more than the skew: a clock gone wrong or a forged mint time
+        // (the module refuses it the same way).
+        if expectation.now + expectation.clockSkew < claims.issuedAt {
+            return failure(.notYetValid, "the lease was issued at \(claims.issuedAt), in the future")
+        }
         if claims.host != expectation.host { return failure(.wrongHost, "the lease is for another host") }
         if !claims.routes.contains(expectation.route) {
             return failure(.wrongRoute, "the lease does not open route \(expectation.route)")
