@@ -29,8 +29,9 @@ extension Settlements {
     }
 
     /// A `before` request's own attempt, bounded by `before_timeout_seconds`. A settlement cut off
-    /// mid-way reports the transaction it recorded (if any) as still on its way, so the request is
-    /// served and reconciled instead of being answered with a fresh 402 (the client would pay twice).
+    /// mid-way reports the transaction it recorded (if any) as still on its way — or, for a
+    /// facilitator, that it is in doubt — so the request is served and reconciled instead of being
+    /// answered with a fresh 402 (the client would pay twice) or refused while charged.
     func settleInline(_ job: SettlementJob) async -> SettleOutcome {
         guard let settler = settler(for: job) else {
             return .failed(reason: nil, message: "no settler for \(job.via.rawValue) on \(job.network)")
@@ -51,7 +52,13 @@ extension Settlements {
             logger.error("cannot read back a cut-off settlement", metadata: ["payment_id": "\(job.id)", "error": "\(error)"])
             recorded = nil
         }
-        return .retry(reason: "settlement took longer than \(settings.beforeTimeoutSeconds) s", transaction: recorded)
+        let reason = "settlement took longer than \(settings.beforeTimeoutSeconds) s"
+        if recorded == nil, job.via == .facilitator {
+            // Cut off while `/settle` was (or may have been) on its way: the facilitator may still
+            // send the transfer, so the job must not be released. The worker looks on chain first.
+            return .inDoubt(reason: reason)
+        }
+        return .retry(reason: reason, transaction: recorded)
     }
 
     /// Persists a transaction hash before the settler sends it (a crash in between must never lead
