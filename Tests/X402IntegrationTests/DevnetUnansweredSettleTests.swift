@@ -39,8 +39,10 @@ extension DevnetSettlementTests {
 
     /// The devnet facilitator loses its answer to `payer`'s next `/settle`, after sending the
     /// transfer (`settle`) or without sending it.
-    func cutNextSettle(_ info: DevnetInfo, payer: DevnetInfo.Account, settle: Bool, answer: String) async throws {
-        let body = "{\"payer\":\"\(payer.address)\",\"settle\":\(settle),\"answer\":\"\(answer)\",\"seconds\":6}"
+    func cutNextSettle(_ info: DevnetInfo, payer: DevnetInfo.Account, settle: Bool, answer: String,
+                       delay: Int = 0) async throws {
+        let body = "{\"payer\":\"\(payer.address)\",\"settle\":\(settle),\"answer\":\"\(answer)\",\"seconds\":6,"
+            + "\"delay\":\(delay)}"
         let response = try await HTTPJSONClient().post(info.facilitatorURL + "/_devnet/cut-settle", json: body)
         try #require(response.status == 200, "the devnet does not know /_devnet/cut-settle")
     }
@@ -87,14 +89,18 @@ extension DevnetSettlementTests {
 
     /// The answer was lost and nothing reached the chain while the sidecar looked: the request is
     /// served (a 402 could make the client pay a second time; a refusal could charge it for
-    /// nothing), the reservation is kept, and the worker settles the job exactly once.
-    @Test func beforeModeKeepsAnUnansweredSettleInDoubtAndTheWorkerSettlesItOnce() async throws {
+    /// nothing), the reservation is kept, and the worker settles the job exactly once — whether
+    /// the lost `/settle` never sent anything, or sends its transfer late (6 s, long after our
+    /// 2 s timeout and 1 s look), racing the worker's own `/settle`.
+    @Test(arguments: [false, true])
+    func beforeModeKeepsAnUnansweredSettleInDoubtAndTheWorkerSettlesItOnce(transferLate: Bool) async throws {
         let info = try DevnetInfo.load()
         let rpc = EthereumRPC(url: info.rpcURL)
         let sidecar = try facilitatorBefore(info, rpc: rpc, lookSeconds: 1)
-        let payer = info.payers[6]
+        let payer = info.payers[transferLate ? 4 : 6]
         let payerBefore = try await info.balance(rpc, payer.address)
-        try await cutNextSettle(info, payer: payer, settle: false, answer: "drop")
+        try await cutNextSettle(info, payer: payer, settle: transferLate, answer: "drop", delay: transferLate ? 6 : 0)
+        let cutAt = ContinuousClock.now
 
         let request = try info.paidRequest(from: payer)
         let decision = await sidecar.authorizer.decide(request)
@@ -132,6 +138,8 @@ extension DevnetSettlementTests {
         #expect(try await rpc.receipt(transaction)?.succeeded == true)
         #expect(try await authorizationUsed(info, rpc, grant))
         #expect(try await sidecar.ledger.record(grant.payment.nonceKey)?.state == .settled)
+        // Past the late transfer's attempt too: one of the two `/settle`s moved the money, once.
+        try await Task.sleep(until: cutAt + .seconds(8), clock: .continuous)
         #expect(try await info.balance(rpc, payer.address) == payerBefore - 10000)
     }
 }

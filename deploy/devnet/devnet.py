@@ -558,6 +558,8 @@ def make_facilitator_handler(facilitator, lock):
             if cut and not cut["settle"]:
                 self.lose_answer(cut, None)
                 return
+            if cut and cut["delay"]:
+                time.sleep(cut["delay"])  # a slow facilitator: the transfer lands after the caller gave up
             try:
                 with lock:  # one settlement at a time: no mempool, nonces in order
                     if path == "/verify":
@@ -581,14 +583,15 @@ def make_facilitator_handler(facilitator, lock):
             self.send_json(200, answer)
 
         def cut_settle(self):
-            """POST /_devnet/cut-settle {payer, settle: bool, answer: "drop"|"hang", seconds}: the
-            payer's next /settle sends the transfer (settle true) or not, then its answer is lost —
-            the connection closed without a byte ("drop"), or held `seconds` past the caller's
-            timeout ("hang"). What a caller sees when a facilitator or the network fails mid-call."""
+            """POST /_devnet/cut-settle {payer, settle: bool, answer: "drop"|"hang", seconds, delay}:
+            the payer's next /settle sends the transfer (settle true; `delay` seconds late) or not,
+            then its answer is lost — the connection closed without a byte ("drop"), or held
+            `seconds` past the caller's timeout ("hang"). What a caller sees when a facilitator or
+            the network fails mid-call."""
             try:
                 body = self.read_json()
                 cut = {"settle": bool(body.get("settle", True)), "answer": body.get("answer", "drop"),
-                       "seconds": float(body.get("seconds", 30))}
+                       "seconds": float(body.get("seconds", 30)), "delay": float(body.get("delay", 0))}
                 if cut["answer"] not in ("drop", "hang"):
                     raise ValueError("answer must be drop or hang")
                 payer = str(body["payer"]).lower()

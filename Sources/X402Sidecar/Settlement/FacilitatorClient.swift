@@ -133,7 +133,10 @@ public final class FacilitatorClient: Settler {
             }
             if let known = X402Reason(rawValue: reason) {
                 if known == .nonceAlreadyUsed, job.attempts > 1 {
-                    // Our own earlier attempt most likely went through; the ledger keeps it settled.
+                    // Our own earlier attempt most likely went through (one that got no answer may
+                    // have landed since we looked): the chain names its transaction, or says the
+                    // payer canceled the authorization.
+                    if let onChain = await onChain(job), onChain != .unused { return outcome(onChain, job: job) }
                     return .settled(transaction: job.transaction ?? "unknown")
                 }
                 return .failed(reason: known, message: answer.errorMessage ?? reason)
