@@ -17,9 +17,10 @@ extension EthereumRPC {
     static let authorizationCanceledTopic = Keccak256.hash(Array("AuthorizationCanceled(address,bytes32)".utf8))
 
     /// `authorizationState`, then the token's `AuthorizationUsed`/`AuthorizationCanceled` log over
-    /// the last `lookback` blocks for the transaction that used it. Public nodes bound `eth_getLogs`
-    /// ranges, so the lookback is short; the lookup runs right after the unanswered request.
-    public func authorization(token: String, authorizer: [UInt8], nonce: [UInt8], lookback: UInt64 = 256)
+    /// the last `lookback` blocks for the transaction that used it. Short on purpose: public nodes
+    /// bound `eth_getLogs` ranges and some scan every block of it; the lookup runs right after the
+    /// unanswered request, when the transfer is in the newest blocks (older: `transferred(nil)`).
+    public func authorization(token: String, authorizer: [UInt8], nonce: [UInt8], lookback: UInt64 = 32)
         async throws -> AuthorizationOnChain
     {
         guard try await authorizationUsed(token: token, authorizer: authorizer, nonce: nonce) else { return .unused }
