@@ -73,6 +73,9 @@ public enum SidecarApplication {
             options.simulate = relayer.simulate
             options.checkBalance = relayer.checkBalance
             options.receiptTimeoutSeconds = Double(relayer.receiptTimeoutSeconds)
+            options.replaceAfterSeconds = relayer.replaceAfterSeconds > 0 ? Double(relayer.replaceAfterSeconds) : nil
+            options.feeBumpPercent = UInt64(relayer.feeBumpPercent)
+            options.maxFeePerGas = relayer.maxFeePerGasWei
             for (chainId, rpc) in chains {
                 relayers[chainId] = Relayer(rpc: rpc, chainId: chainId, privateKeyHex: relayer.privateKey, options: options,
                                             logger: logger)

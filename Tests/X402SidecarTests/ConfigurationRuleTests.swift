@@ -65,6 +65,18 @@ import X402
              path: "facilitator"),
         Rule(name: "relayer key that is not a key", yaml: yaml("relayer: {private_key: \"0x1234\"}"),
              path: "relayer.private_key"),
+        // Stuck-transaction replacement: never without a fee ceiling, and only inside the wait.
+        Rule(name: "replacement without a fee ceiling",
+             yaml: yaml("relayer: {private_key: \"\(goodKey)\", replace_after_seconds: 10}"),
+             path: "relayer.max_fee_per_gas_gwei"),
+        Rule(name: "replacement after the receipt wait",
+             yaml: yaml("relayer: {private_key: \"\(goodKey)\", replace_after_seconds: 30, max_fee_per_gas_gwei: \"0.5\"}"),
+             path: "relayer.replace_after_seconds"),
+        Rule(name: "fee ceiling that is not gwei",
+             yaml: yaml("relayer: {private_key: \"\(goodKey)\", max_fee_per_gas_gwei: \"1e9\"}"),
+             path: "relayer.max_fee_per_gas_gwei"),
+        Rule(name: "fee bump nodes refuse", yaml: yaml("relayer: {private_key: \"\(goodKey)\", fee_bump_percent: 5}"),
+             path: "relayer.fee_bump_percent"),
         // No dangerous defaults (issue 11).
         Rule(name: "unset variable", yaml: yaml("backend: {hmac_secret: \"${X402_TEST_UNSET_SECRET}\"}"),
              path: "backend.hmac_secret"),
@@ -182,7 +194,7 @@ import X402
          .init(allowMemoryLedger: true), []),
         ("everything on mainnet", yaml("""
             settlement: {mode: after, via: relayer}
-            relayer: {private_key: "\(goodKey)"}
+            relayer: {private_key: "\(goodKey)", replace_after_seconds: 15, fee_bump_percent: 25, max_fee_per_gas_gwei: "0.25"}
             rpc_urls: {base: "https://mainnet.base.org"}
             facilitator: {url: "https://x402.org/facilitator", bearer_token: t}
             backend: {hmac_secret: "\(goodSecret)"}

@@ -79,6 +79,24 @@ import X402
         #expect(asked == .refuse(.transactionFailed, message: "no settler") && failed.job.state == .released)
     }
 
+    /// A `/settle` that left without an answer may still transfer: served and kept, never released,
+    /// in the request and in the worker alike (dead-lettering it keeps the reservation too).
+    @Test func inDoubtIsServedAndKeptNeverReleased() {
+        let job = Self.job(.before)
+        let (kept, verdict) = SettlementLifecycle.settledInline(job, .inDoubt(reason: "no answer"), now: Self.now)
+        #expect(verdict == .serve(transaction: nil) && kept.ledger == .keep && kept.outcome == .pending)
+        #expect(kept.job.state == .pending && kept.job.dueAt == Self.now + 2 && kept.job.lastError == "no answer")
+        var worked = kept.job
+        worked.attempts = 2
+        let retried = SettlementLifecycle.attempted(worked, .inDoubt(reason: "no answer"), settings: Self.settings,
+                                                    now: Self.now)
+        #expect(retried.job.state == .pending && retried.outcome == .retried && retried.ledger == .keep)
+        worked.attempts = 3
+        let dead = SettlementLifecycle.attempted(worked, .inDoubt(reason: "no answer"), settings: Self.settings,
+                                                 now: Self.now)
+        #expect(dead.job.state == .dead && dead.ledger == .keep)
+    }
+
     @Test func deadLetterKeepsTheReservation() {
         let dead = SettlementLifecycle.dead(Self.job(.deferred), "no settler for relayer on eip155:84532")
         #expect(dead.job.state == .dead && dead.ledger == .keep && dead.write == .put)

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -25,6 +26,7 @@ from eth_bloom import BloomFilter
 from eth_tester import EthereumTester, PyEVMBackend
 from eth_tester.exceptions import TransactionFailed, TransactionNotFound, ValidationError
 from eth_utils import keccak, to_checksum_address
+from pool import PoolError, TransactionPool
 
 CHAIN_ID = 84532
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -142,6 +144,8 @@ class Chain:
         # (the VM reads it on each use, so signatures for 84532 validate).
         type(backend.chain).chain_id = CHAIN_ID
         self.tester = EthereumTester(backend=backend, auto_mine_transactions=True)
+        self.automine = True  # evm_setAutomine: off, sent transactions wait in `pool`
+        self.pool = TransactionPool()
         self.lock = threading.RLock()
         self.genesis = self.tester.get_accounts()
         self.offset = 0  # seconds added by evm_increaseTime
@@ -151,6 +155,8 @@ class Chain:
 
     def refresh(self):
         """Keep the pending block's timestamp at wall-clock time, as a live chain's next block."""
+        if not self.automine:
+            return  # automine off: blocks come only from evm_mine (mining would sweep the pool)
         latest = self.tester.get_block_by_number("latest")
         if latest["timestamp"] < self.now() - 1:
             self.tester.mine_blocks(1)
@@ -207,7 +213,8 @@ class Chain:
                 }
             if method == "eth_getTransactionCount":
                 block = params[1] if len(params) > 1 else "latest"
-                return hex(t.get_nonce(to_checksum_address(params[0]), "pending" if block == "pending" else "latest"))
+                nonce = t.get_nonce(to_checksum_address(params[0]), "latest")
+                return hex(self.pool.next_nonce(params[0], nonce) if block == "pending" else nonce)
             if method == "eth_getBalance":
                 return hex(t.get_balance(to_checksum_address(params[0])))
             if method == "eth_getCode":
@@ -233,6 +240,8 @@ class Chain:
                     return None
                 return self.receipt_rpc(receipt)
             if method == "eth_getTransactionByHash":
+                if self.pool.find(params[0]):
+                    return self.pool.find(params[0])
                 try:
                     return to_rpc(t.get_transaction_by_hash(params[0]))
                 except TransactionNotFound:
@@ -252,15 +261,15 @@ class Chain:
             if method == "eth_getLogs":
                 return self.get_logs(params[0] if params else {})
             if method == "evm_mine":
-                t.mine_blocks(1)
+                if not self.mine_pool():
+                    t.mine_blocks(1)
                 return "0x0"
             if method == "evm_setAutomine":
                 # Hardhat's and Anvil's switch: off, sent transactions wait in the pool (known,
                 # no receipt) until evm_mine or until it is switched on again.
-                if params and params[0]:
-                    t.enable_auto_mine_transactions()
-                else:
-                    t.disable_auto_mine_transactions()
+                self.automine = bool(params and params[0])
+                if self.automine:
+                    self.mine_pool()
                 return True
             if method == "evm_increaseTime":
                 self.offset += parse_int(params[0])
@@ -319,6 +328,16 @@ class Chain:
     def base_fee(self):
         return self.tester.get_block_by_number("latest").get("base_fee_per_gas") or 1_000_000_000
 
+    def mine_pool(self):
+        """What waits in the pool goes to the chain (a block each, as eth-tester mines them)."""
+        sent = self.pool.drain()
+        for raw in sent:
+            try:
+                self.tester.send_raw_transaction(raw)
+            except Exception as exc:  # a transaction that cannot be included is dropped, as a node would
+                log.info("pooled transaction dropped: %s", exc)
+        return len(sent)
+
     def send_raw(self, raw):
         from eth_account.typed_transactions import TypedTransaction  # noqa: F401 (import check)
         try:
@@ -327,6 +346,11 @@ class Chain:
             raise RPCError(-32000, f"invalid transaction: {exc}")
         expected = self.tester.get_nonce(sender, "pending")
         nonce = decode_nonce(raw)
+        if not self.automine and nonce is not None:
+            try:
+                return self.pool.add(sender, nonce, raw, expected)
+            except PoolError as exc:
+                raise RPCError(-32000, str(exc))
         if nonce is not None and nonce < expected:
             raise RPCError(-32000, f"nonce too low: next nonce {expected}, tx nonce {nonce}")
         if nonce is not None and nonce > expected:
@@ -479,6 +503,10 @@ def make_facilitator_handler(facilitator, lock):
     from x402.schemas.v1 import PaymentPayloadV1, PaymentRequirementsV1
 
     token = os.environ.get("X402_DEVNET_FACILITATOR_TOKEN")
+    # Test-only faults, one shot per payer (tests run side by side; each cuts only its own payer's
+    # next /settle): see `cut_settle`.
+    cuts = {}
+    cuts_lock = threading.Lock()
 
     class FacilitatorHandler(JSONHandler):
         def authorized(self):
@@ -504,6 +532,9 @@ def make_facilitator_handler(facilitator, lock):
             if not self.authorized():
                 return
             path = self.path.rstrip("/")
+            if path == "/_devnet/cut-settle":
+                self.cut_settle()
+                return
             if path not in ("/verify", "/settle"):
                 self.send_json(404, {"error": "not found"})
                 return
@@ -519,6 +550,16 @@ def make_facilitator_handler(facilitator, lock):
             except Exception as exc:
                 self.send_json(400, {"error": f"invalid request: {exc}"})
                 return
+            cut = None
+            if path == "/settle":
+                payer = str(((body["paymentPayload"].get("payload") or {}).get("authorization") or {}).get("from", ""))
+                with cuts_lock:
+                    cut = cuts.pop(payer.lower(), None)
+            if cut and not cut["settle"]:
+                self.lose_answer(cut, None)
+                return
+            if cut and cut["delay"]:
+                time.sleep(cut["delay"])  # a slow facilitator: the transfer lands after the caller gave up
             try:
                 with lock:  # one settlement at a time: no mempool, nonces in order
                     if path == "/verify":
@@ -536,7 +577,45 @@ def make_facilitator_handler(facilitator, lock):
                 return
             answer = result.model_dump(by_alias=True, exclude_none=True)
             log.info("facilitator %s -> %s", path, {k: v for k, v in answer.items() if k != "extensions"})
+            if cut:
+                self.lose_answer(cut, answer)
+                return
             self.send_json(200, answer)
+
+        def cut_settle(self):
+            """POST /_devnet/cut-settle {payer, settle: bool, answer: "drop"|"hang", seconds, delay}:
+            the payer's next /settle sends the transfer (settle true; `delay` seconds late) or not,
+            then its answer is lost — the connection closed without a byte ("drop"), or held
+            `seconds` past the caller's timeout ("hang"). What a caller sees when a facilitator or
+            the network fails mid-call."""
+            try:
+                body = self.read_json()
+                cut = {"settle": bool(body.get("settle", True)), "answer": body.get("answer", "drop"),
+                       "seconds": float(body.get("seconds", 30)), "delay": float(body.get("delay", 0))}
+                if cut["answer"] not in ("drop", "hang"):
+                    raise ValueError("answer must be drop or hang")
+                payer = str(body["payer"]).lower()
+            except Exception as exc:
+                self.send_json(400, {"error": f"invalid request: {exc}"})
+                return
+            with cuts_lock:
+                cuts[payer] = cut
+            self.send_json(200, {"payer": payer, **cut})
+
+        def lose_answer(self, cut, answer):
+            log.info("facilitator /settle: answer lost on purpose (%s, settled: %s)", cut["answer"], answer is not None)
+            if cut["answer"] == "hang":
+                time.sleep(cut["seconds"])
+                if answer is not None:
+                    try:
+                        self.send_json(200, answer)  # long after the caller gave up
+                    except OSError:
+                        pass
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     return FacilitatorHandler
 

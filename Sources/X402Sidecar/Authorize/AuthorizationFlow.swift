@@ -54,7 +54,8 @@ public struct AuthorizationFlow: Sendable {
         case balanceFetched(Result<UInt128, any Error>)
         case reservedHeld(Result<Reservation, any Error>)
         case enqueued(Result<Void, any Error>)
-        case settledInline(SettleOutcome)
+        /// `sent`: the transactions the settler recorded, kept with the job (a replaced one may win).
+        case settledInline(SettleOutcome, sent: [String] = [])
         case applied
         case released
         case leaseAdmitted(Result<LeaseAdmission, any Error>)
@@ -168,7 +169,8 @@ public struct AuthorizationFlow: Sendable {
             state = .settling(route, grant, job)
             return .settleInline(job)
 
-        case (.settling(let route, var grant, let job), .settledInline(let outcome)):
+        case (.settling(let route, var grant, var job), .settledInline(let outcome, let sent)):
+            job.noteSent(sent)
             let (transition, verdict) = SettlementLifecycle.settledInline(job, outcome, now: policy.now())
             switch verdict {
             case .serve(let transaction):

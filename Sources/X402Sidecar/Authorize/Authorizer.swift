@@ -170,7 +170,10 @@ public final class Authorizer: Sendable {
             }
         case .settleInline(let job):
             guard let settlements else { preconditionFailure("settlement without settlements") }
-            return .suspending { .settledInline(await settlements.settleInline(job)) }
+            return .suspending {
+                let (outcome, sent) = await settlements.settleInline(job)
+                return .settledInline(outcome, sent: sent)
+            }
         case .apply(let transition):
             guard let settlements else { preconditionFailure("transition without settlements") }
             return .suspending {

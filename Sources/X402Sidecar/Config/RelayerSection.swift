@@ -12,6 +12,13 @@ public struct RelayerSettings: Sendable, Equatable {
     public var simulate = true
     public var checkBalance = true
     public var receiptTimeoutSeconds = 30
+    /// Replace a transaction not mined after this long (same nonce, higher fees); 0: never.
+    public var replaceAfterSeconds = 0
+    /// How much each replacement raises both fees at least (nodes refuse less than 10 %).
+    public var feeBumpPercent = 20
+    /// The most any transaction offers per gas, in wei (from `max_fee_per_gas_gwei`); required
+    /// for replacements, so that a congested chain cannot bid our fees up without bound.
+    public var maxFeePerGasWei: UInt64?
 
     /// nil unless `privateKey` is 0x + 64 hex digits that secp256k1 accepts.
     public init?(privateKey: String) {
@@ -23,7 +30,8 @@ public struct RelayerSettings: Sendable, Equatable {
 }
 
 extension RelayerSettings {
-    static let keys = ["private_key", "legacy_transactions", "simulate", "check_balance", "receipt_timeout_seconds"]
+    static let keys = ["private_key", "legacy_transactions", "simulate", "check_balance", "receipt_timeout_seconds",
+                       "replace_after_seconds", "fee_bump_percent", "max_fee_per_gas_gwei"]
 
     static func parse(_ node: Node?, _ r: inout ConfigReader) -> RelayerSettings? {
         guard let s = r.section(node, "relayer", allowed: keys) else { return nil }
@@ -46,6 +54,41 @@ extension RelayerSettings {
         if let value = r.int(s["receipt_timeout_seconds"], "relayer.receipt_timeout_seconds", range: 1...600) {
             settings.receiptTimeoutSeconds = value
         }
+        parseReplacement(s, &settings, &r)
         return settings
+    }
+}
+
+extension RelayerSettings {
+    /// `replace_after_seconds`, `fee_bump_percent`, `max_fee_per_gas_gwei`, checked together.
+    static func parseReplacement(_ s: [String: Node], _ settings: inout RelayerSettings, _ r: inout ConfigReader) {
+        if let value = r.int(s["replace_after_seconds"], "relayer.replace_after_seconds", range: 0...3600) {
+            settings.replaceAfterSeconds = value
+        }
+        if let value = r.int(s["fee_bump_percent"], "relayer.fee_bump_percent", range: 10...100) {
+            settings.feeBumpPercent = value
+        }
+        if let text = r.string(s["max_fee_per_gas_gwei"], "relayer.max_fee_per_gas_gwei") {
+            // gwei with up to 9 decimals is exactly wei; Base's fees are fractions of a gwei.
+            switch Amount.atomicUnits(price: text, decimals: 9) {
+            case .success(let wei) where UInt64(wei) != nil:
+                settings.maxFeePerGasWei = UInt64(wei)
+            case .success:
+                r.problem("relayer.max_fee_per_gas_gwei", "is too large", s["max_fee_per_gas_gwei"])
+            case .failure(let error):
+                r.problem("relayer.max_fee_per_gas_gwei", "\(error)", s["max_fee_per_gas_gwei"])
+            }
+        }
+        guard settings.replaceAfterSeconds > 0 else { return }
+        if settings.maxFeePerGasWei == nil, s["max_fee_per_gas_gwei"] == nil {
+            r.problem("relayer.max_fee_per_gas_gwei",
+                      "is required with replace_after_seconds (the most a replacement may offer per gas)",
+                      s["replace_after_seconds"])
+        }
+        if settings.replaceAfterSeconds >= settings.receiptTimeoutSeconds {
+            r.problem("relayer.replace_after_seconds",
+                      "must be below receipt_timeout_seconds (\(settings.receiptTimeoutSeconds)), or nothing is ever replaced",
+                      s["replace_after_seconds"])
+        }
     }
 }

@@ -157,6 +157,28 @@ public final class EthereumRPC: Sendable {
         return false
     }
 
+    /// A transaction the node holds but has not mined: what a replacement at its nonce needs.
+    public struct WaitingTransaction: Sendable, Equatable {
+        public var nonce: UInt64
+        public var gasLimit: UInt64
+        public var fees: EVMTransaction.Fees
+    }
+
+    /// nil when the transaction is mined or unknown (nothing to replace).
+    public func waitingTransaction(_ hash: String) async throws -> WaitingTransaction? {
+        let result = try await call("eth_getTransactionByHash", "[\"\(hash)\"]")
+        guard case .object = result, result["blockNumber"]?.stringValue == nil else { return nil }
+        let fees: EVMTransaction.Fees
+        let legacyType = ["0x0", "0x1"].contains(result["type"]?.stringValue ?? "")
+        if !legacyType, let maxFee = try? Self.quantity(result["maxFeePerGas"]) {
+            fees = .eip1559(maxFeePerGas: maxFee, maxPriorityFeePerGas: try Self.quantity(result["maxPriorityFeePerGas"]))
+        } else {
+            fees = .legacy(gasPrice: try Self.quantity(result["gasPrice"]))
+        }
+        return WaitingTransaction(nonce: try Self.quantity(result["nonce"]), gasLimit: try Self.quantity(result["gas"]),
+                                  fees: fees)
+    }
+
     /// The token balance of `owner` (atomic units, big-endian 32 bytes).
     public func balanceOf(token: String, owner: [UInt8]) async throws -> [UInt8] {
         let result = try await ethCall(to: token, data: ABI.balanceOf(owner))

@@ -13,13 +13,16 @@ public final class FacilitatorClient: Settler {
     let logger: Logger
     /// Where to look up an authorization on chain before settling again after an unknown outcome.
     let chains: [UInt64: EthereumRPC]
+    /// How long to watch the chain for the transfer after a `/settle` got no answer.
+    let unansweredLookSeconds: Double
 
     public init(baseURL: String, http: HTTPJSONClient, retries: Int = 2, chains: [UInt64: EthereumRPC] = [:],
-                logger: Logger) {
+                unansweredLookSeconds: Double = 5, logger: Logger) {
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.http = http
         self.retries = retries
         self.chains = chains
+        self.unansweredLookSeconds = unansweredLookSeconds
         self.logger = logger
     }
 
@@ -104,13 +107,11 @@ public final class FacilitatorClient: Settler {
     }
 
     /// Settles through `/settle`. After an attempt whose outcome is unknown, the chain (when an RPC
-    /// URL is configured for it) says whether the authorization was already used.
+    /// URL is configured for it) says whether the authorization was already used; a `/settle` that
+    /// gets no answer is looked up on chain before anything is concluded (`FacilitatorClient+Chain`).
     public func settle(_ job: SettlementJob, record: @Sendable (String) async throws -> Void) async -> SettleOutcome {
-        if job.attempts > 1, let rpc = chains[job.chainId],
-            let call = TransferAuthorizationCall(token: job.asset, authorization: job.authorization, signature: job.signature),
-            (try? await rpc.authorizationUsed(token: job.asset, authorizer: call.from, nonce: call.nonce)) == true
-        {
-            return .settled(transaction: job.transaction ?? "unknown")
+        if job.attempts > 1, let known = await onChain(job), known != .unused {
+            return outcome(known, job: job)
         }
         do {
             let answer = try await settleRequest(job.facilitatorRequest)
@@ -132,12 +133,19 @@ public final class FacilitatorClient: Settler {
             }
             if let known = X402Reason(rawValue: reason) {
                 if known == .nonceAlreadyUsed, job.attempts > 1 {
-                    // Our own earlier attempt most likely went through; the ledger keeps it settled.
+                    // Our own earlier attempt most likely went through (one that got no answer may
+                    // have landed since we looked): the chain names its transaction, or says the
+                    // payer canceled the authorization.
+                    if let onChain = await onChain(job), onChain != .unused { return outcome(onChain, job: job) }
                     return .settled(transaction: job.transaction ?? "unknown")
                 }
                 return .failed(reason: known, message: answer.errorMessage ?? reason)
             }
             return .failed(reason: .transactionFailed, message: "\(reason): \(answer.errorMessage ?? "")")
+        } catch let error as OutboundError where error.kind != .notSent {
+            // Sent, and no answer we can read (timeout, cut connection, 5xx, garbage): the
+            // facilitator may have sent the transfer. Only the chain can say.
+            return await unanswered(job, error)
         } catch let error as OutboundError {
             return .retry(reason: error.description, transaction: job.transaction)
         } catch {

@@ -22,6 +22,13 @@ public final class Relayer: Settler {
         public var receiptTimeoutSeconds: Double = 30
         public var receiptPollMilliseconds: Int = 100
         public var gasLimitFallback: UInt64 = 120_000
+        /// Replace a transaction not mined after this long with one at the same nonce and higher
+        /// fees; nil: never (the transaction is only waited for).
+        public var replaceAfterSeconds: Double?
+        /// Each replacement raises both fees by this much at least (nodes refuse less than 10 %).
+        public var feeBumpPercent: UInt64 = 20
+        /// No transaction, first or replacement, offers more than this per gas (wei).
+        public var maxFeePerGas: UInt64?
 
         public init() {}
     }
@@ -55,10 +62,13 @@ public final class Relayer: Settler {
             return .failed(reason: .networkMismatch, message: "relayer serves chain \(chainId), job is on \(job.chainId)")
         }
         do {
-            // 1. A transaction from an earlier attempt: its receipt decides; one the node holds
-            //    but has not mined yet (a slow block, a crash while waiting) is waited for, never
-            //    raced by a second transaction for the same authorization.
-            if let previous = job.transaction {
+            // 1. Transactions from earlier attempts (a stuck one and its replacements share a
+            //    nonce): a receipt decides; one the node holds but has not mined yet (a slow block,
+            //    a crash while waiting) is waited for, never raced by a second transaction for the
+            //    same authorization.
+            let earlier = job.knownTransactions
+            var waiting: [String] = []
+            for previous in earlier {
                 if let receipt = try await rpc.receipt(previous) {
                     if receipt.succeeded,
                         receipt.hasTransfer(token: call.token, from: call.from, to: call.to, value: call.value)
@@ -66,17 +76,20 @@ public final class Relayer: Settler {
                         return .settled(transaction: previous)
                     }
                 } else if try await rpc.transactionKnown(previous) {
-                    logger.notice("earlier settlement transaction is not mined yet; waiting for it", metadata: [
-                        "payment_id": "\(job.id)", "transaction": "\(previous)"])
-                    return try await awaitReceipt(previous, call: call, job: job)
+                    waiting.append(previous)
                 }
+            }
+            if !waiting.isEmpty {
+                logger.notice("earlier settlement transaction is not mined yet; waiting for it", metadata: [
+                    "payment_id": "\(job.id)", "transaction": "\(waiting.last!)"])
+                return try await awaitReceipt(waiting, call: call, job: job, record: record)
             }
             // 2. Used on chain by anyone (our earlier transaction, a facilitator): never resubmit.
             if try await rpc.authorizationUsed(token: job.asset, authorizer: call.from, nonce: call.nonce) {
-                if let previous = job.transaction { return .settled(transaction: previous) }
+                if let previous = earlier.last { return .settled(transaction: previous) }
                 return .failed(reason: .nonceAlreadyUsed, message: "authorization already used on chain by another transaction")
             }
-            if let previous = job.transaction {
+            if let previous = earlier.last {
                 logger.warning("earlier settlement transaction is unknown to the node, resubmitting", metadata: [
                     "payment_id": "\(job.id)", "transaction": "\(previous)"])
             }
@@ -99,7 +112,7 @@ public final class Relayer: Settler {
                 // Sent: whatever goes wrong from here, the answer names this transaction, so it is
                 // reconciled (settlement_pending), never taken for "nothing happened".
                 do {
-                    return try await awaitReceipt(hash, call: call, job: job)
+                    return try await awaitReceipt([hash], call: call, job: job, record: record)
                 } catch {
                     return .retry(reason: "waiting for the receipt: \(error)", transaction: hash)
                 }
@@ -125,13 +138,7 @@ public final class Relayer: Settler {
             let estimate = try await rpc.estimateGas(from: address, to: job.asset, data: data)
             gasLimit = estimate + estimate / 5
         }
-        let fees: EVMTransaction.Fees
-        if !options.legacyTransactions, let suggestion = try await rpc.feeSuggestion() {
-            let priority = max(suggestion.priorityFee, 1)
-            fees = .eip1559(maxFeePerGas: suggestion.baseFee * 2 + priority, maxPriorityFeePerGas: priority)
-        } else {
-            fees = .legacy(gasPrice: try await rpc.gasPrice())
-        }
+        let fees = try await marketFees().capped(at: options.maxFeePerGas)
         var attempt = 0
         while true {
             attempt += 1
@@ -163,24 +170,13 @@ public final class Relayer: Settler {
         }
     }
 
-    private func awaitReceipt(_ hash: String, call: TransferAuthorizationCall, job: SettlementJob) async throws -> SettleOutcome {
-        let deadline = ContinuousClock.now + .milliseconds(Int(options.receiptTimeoutSeconds * 1000))
-        while ContinuousClock.now < deadline {
-            if let receipt = try await rpc.receipt(hash) {
-                if receipt.succeeded && receipt.hasTransfer(token: call.token, from: call.from, to: call.to, value: call.value) {
-                    return .settled(transaction: hash)
-                }
-                // Reverted on chain: learn why from a simulation at the new state.
-                do {
-                    _ = try await rpc.ethCall(from: address, to: job.asset, data: call.calldata)
-                } catch let error as RPCError {
-                    if let reason = error.revertReason { return RevertReasons.classify(reason) }
-                }
-                return .failed(reason: .transactionFailed, message: "transaction \(hash) reverted")
-            }
-            try await Task.sleep(for: .milliseconds(options.receiptPollMilliseconds))
+    /// What the chain asks now: EIP-1559 fees (twice the base fee plus the median tip) or a gas price.
+    func marketFees() async throws -> EVMTransaction.Fees {
+        if !options.legacyTransactions, let suggestion = try await rpc.feeSuggestion() {
+            let priority = max(suggestion.priorityFee, 1)
+            return .eip1559(maxFeePerGas: suggestion.baseFee * 2 + priority, maxPriorityFeePerGas: priority)
         }
-        return .retry(reason: "no receipt yet", transaction: hash)
+        return .legacy(gasPrice: try await rpc.gasPrice())
     }
 
     /// One submission at a time, and the relayer's next transaction nonce.

@@ -1,3 +1,4 @@
+import Synchronization
 import X402
 
 /// The request-side I/O of settlement: a `before` request's inline attempt, and Nginx's report of
@@ -29,19 +30,22 @@ extension Settlements {
     }
 
     /// A `before` request's own attempt, bounded by `before_timeout_seconds`. A settlement cut off
-    /// mid-way reports the transaction it recorded (if any) as still on its way, so the request is
-    /// served and reconciled instead of being answered with a fresh 402 (the client would pay twice).
-    func settleInline(_ job: SettlementJob) async -> SettleOutcome {
+    /// mid-way reports the transaction it recorded (if any) as still on its way — or, for a
+    /// facilitator, that it is in doubt — so the request is served and reconciled instead of being
+    /// answered with a fresh 402 (the client would pay twice) or refused while charged.
+    /// - Returns: the outcome, and every transaction hash recorded on the way (oldest first).
+    func settleInline(_ job: SettlementJob) async -> (SettleOutcome, [String]) {
         guard let settler = settler(for: job) else {
-            return .failed(reason: nil, message: "no settler for \(job.via.rawValue) on \(job.network)")
+            return (.failed(reason: nil, message: "no settler for \(job.via.rawValue) on \(job.network)"), [])
         }
-        let record = transactionRecorder(for: job)
+        let recorder = transactionRecorder(for: job)
+        let record = recorder.record
         if let finished = await withTimeout(seconds: settings.beforeTimeoutSeconds, {
             await settler.settle(job, record: record)
         }) {
             // The settler's own word, including "nothing was sent" (retry without a transaction),
             // even if a transaction hash was recorded just before the send failed.
-            return finished
+            return (finished, recorder.sent)
         }
         let recorded: String?
         do {
@@ -51,19 +55,47 @@ extension Settlements {
             logger.error("cannot read back a cut-off settlement", metadata: ["payment_id": "\(job.id)", "error": "\(error)"])
             recorded = nil
         }
-        return .retry(reason: "settlement took longer than \(settings.beforeTimeoutSeconds) s", transaction: recorded)
+        let reason = "settlement took longer than \(settings.beforeTimeoutSeconds) s"
+        if recorded == nil, job.via == .facilitator {
+            // Cut off while `/settle` was (or may have been) on its way: the facilitator may still
+            // send the transfer, so the job must not be released. The worker looks on chain first.
+            return (.inDoubt(reason: reason), recorder.sent)
+        }
+        return (.retry(reason: reason, transaction: recorded), recorder.sent)
     }
 
-    /// Persists a transaction hash before the settler sends it (a crash in between must never lead
-    /// to a blind second submission).
-    func transactionRecorder(for job: SettlementJob) -> @Sendable (String) async throws -> Void {
-        let queue = self.queue
-        return { transaction in
-            var updated = job
-            updated.transaction = transaction
+    /// Persists each transaction hash before the settler sends it (a crash in between must never
+    /// lead to a blind second submission), keeping every one of the attempt (a replacement does not
+    /// erase the transaction it replaces: either may be mined).
+    func transactionRecorder(for job: SettlementJob) -> TransactionRecorder {
+        TransactionRecorder(job: job, queue: queue)
+    }
+}
+
+/// One attempt's transaction hashes, each stored with the job before it is sent.
+final class TransactionRecorder: Sendable {
+    private let job: Mutex<SettlementJob>
+    private let queue: any SettlementQueue
+
+    init(job: SettlementJob, queue: any SettlementQueue) {
+        self.job = Mutex(job)
+        self.queue = queue
+    }
+
+    /// What a settler is handed as `record`.
+    var record: @Sendable (String) async throws -> Void {
+        { [self] transaction in
+            let updated = job.withLock { job in
+                job.transaction = transaction
+                job.noteSent([transaction])
+                return job
+            }
             try await queue.put(updated).value
         }
     }
+
+    /// The hashes recorded so far, oldest first.
+    var sent: [String] { job.withLock { $0.sentTransactions } }
 }
 
 enum SettlementIntakeError: Error, CustomStringConvertible {

@@ -63,6 +63,10 @@ public struct SettlementJob: Sendable, Equatable {
     /// The transaction submitted or reported for this payment, once known (the relayer records it
     /// before sending, so a crash between sending and recording cannot lead to a blind resubmit).
     public var transaction: String?
+    /// Every transaction sent for this payment, oldest first: a stuck relayer transaction and its
+    /// replacements share one nonce, so at most one of them is ever mined — the one in
+    /// `transaction` once settled; the others are dead. All are looked at before anything is sent.
+    public var sentTransactions: [String] = []
     public var lastError: String?
     /// For `after`: the upstream status Nginx reported.
     public var upstreamStatus: Int?
@@ -174,6 +178,12 @@ extension SettlementJob {
         json.field("holdUntil", holdUntil)
         json.field("attempts", attempts)
         json.field("transaction", optional: transaction)
+        if !sentTransactions.isEmpty {
+            json.key("sentTransactions")
+            json.beginArray()
+            for hash in sentTransactions { json.string(hash) }
+            json.endArray()
+        }
         json.field("lastError", optional: lastError)
         if let upstreamStatus { json.field("upstreamStatus", upstreamStatus) }
         json.endObject()
@@ -228,14 +238,32 @@ extension SettlementJob {
             signature: try need(s("signature"), "signature"), paymentPayload: p.string, paymentRequirements: r.string,
             createdAt: try need(i("createdAt"), "createdAt"), dueAt: try need(i("dueAt"), "dueAt"),
             holdUntil: try need(i("holdUntil"), "holdUntil"), attempts: Int(try need(i("attempts"), "attempts")),
-            transaction: s("transaction"), lastError: s("lastError"), upstreamStatus: i("upstreamStatus").map { Int($0) })
+            transaction: s("transaction"), sentTransactions: o["sentTransactions"].flatMap(strings) ?? [],
+            lastError: s("lastError"), upstreamStatus: i("upstreamStatus").map { Int($0) })
+    }
+
+    private static func strings(_ value: JSONValue) -> [String]? {
+        guard case .array(let items) = value else { return nil }
+        return items.compactMap(\.stringValue)
+    }
+
+    /// Notes transactions a settler recorded (sent or about to be), keeping the order, once each.
+    mutating func noteSent(_ hashes: [String]) {
+        for hash in hashes where !sentTransactions.contains(hash) { sentTransactions.append(hash) }
+    }
+
+    /// The transactions to reconcile before sending anything: all sent ones and the current one.
+    var knownTransactions: [String] {
+        var all = sentTransactions
+        if let transaction, !all.contains(transaction) { all.append(transaction) }
+        return all
     }
 
     init(id: String, route: String, mode: SettlementMode, via: SettlementVia, state: State, version: Int,
          network: String, chainId: UInt64, asset: String, payTo: String, amount: String, payer: String,
          authorization: Authorization, signature: String, paymentPayload: String, paymentRequirements: String,
-         createdAt: Int64, dueAt: Int64, holdUntil: Int64, attempts: Int, transaction: String?, lastError: String?,
-         upstreamStatus: Int?) {
+         createdAt: Int64, dueAt: Int64, holdUntil: Int64, attempts: Int, transaction: String?,
+         sentTransactions: [String] = [], lastError: String?, upstreamStatus: Int?) {
         self.id = id
         self.route = route
         self.mode = mode
@@ -257,6 +285,7 @@ extension SettlementJob {
         self.holdUntil = holdUntil
         self.attempts = attempts
         self.transaction = transaction
+        self.sentTransactions = sentTransactions
         self.lastError = lastError
         self.upstreamStatus = upstreamStatus
     }

@@ -102,6 +102,13 @@ public enum SettlementLifecycle {
             job.lastError = reason
             return (SettlementTransition(job: job, ledger: .release, outcome: .released, reason: reason),
                     .unavailable(reason: "settlement unavailable: \(reason)"))
+        case .inDoubt(let reason):
+            // The facilitator may have sent the transfer: refusing would charge the payer for nothing
+            // and a fresh 402 would make it pay twice. Serve, and let the worker find out on chain
+            // (it looks at `authorizationState` before it asks the facilitator again).
+            job.dueAt = now + 2
+            job.lastError = reason
+            return (SettlementTransition(job: job, outcome: .pending, reason: reason), .serve(transaction: nil))
         case .failed(let reason, let message):
             job.state = .released
             job.lastError = message
@@ -159,6 +166,9 @@ public enum SettlementLifecycle {
                                   settings.retryMaxSeconds * 1000)
             job.dueAt = now + Int64(max(delayMillis / 1000, 1))
             return SettlementTransition(job: job, outcome: .retried, reason: reason)
+        case .inDoubt(let reason):
+            // Like a retry; dead-lettering it keeps the reservation (the transfer may have landed).
+            return attempted(job, .retry(reason: reason, transaction: nil), settings: settings, now: now)
         case .failed(let reason, let message):
             return dead(job, "\(reason?.rawValue ?? "failed"): \(message)")
         }

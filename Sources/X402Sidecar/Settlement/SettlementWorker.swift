@@ -83,7 +83,9 @@ public final class SettlementWorker: Service, Sendable {
             return
         }
         job.attempts += 1
-        let outcome = await settler.settle(job, record: settlements.transactionRecorder(for: job))
+        let recorder = settlements.transactionRecorder(for: job)
+        let outcome = await settler.settle(job, record: recorder.record)
+        job.noteSent(recorder.sent)
         if job.transaction == nil {
             // The settler may have recorded a hash for this attempt before it sent it.
             do {

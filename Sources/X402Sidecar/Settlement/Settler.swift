@@ -7,6 +7,9 @@ public enum SettleOutcome: Sendable, Equatable {
     /// Not settled yet but may be later: try again after a backoff. `transaction` is a submitted
     /// transaction whose fate is unknown (reconciled on the next attempt, never blindly resent).
     case retry(reason: String, transaction: String?)
+    /// A request that can move the money (`/settle`) left but got no answer, and the chain does not
+    /// show the transfer (yet): it may still land. Never released; reconciled from the chain later.
+    case inDoubt(reason: String)
     /// Will never settle (expired, insufficient funds, bad signature): dead-letter it, with the
     /// x402 reason code when there is one.
     case failed(reason: X402Reason?, message: String)
