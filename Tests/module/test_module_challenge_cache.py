@@ -185,3 +185,41 @@ def test_x402_challenge_cache_takes_on_or_off(tmp_path):
     nginx.write("        location /a { x402 a; x402_challenge_cache maybe; }\n", "", 9)
     result = nginx.test_config()
     assert result.returncode != 0 and "invalid value \"maybe\"" in result.stderr
+
+
+def test_only_a_402_marked_1_to_60_seconds_and_at_most_16_kb_is_kept(stack, tmp_path):
+    """Stand-in sidecars (one connection per subrequest, so `connections` counts the asks): the
+    module keeps a 402 marked `X-Accel-Expires: 2`, and nothing else."""
+    from harness import FakeSidecar
+
+    def reply(expires, status=402, required=b"eyJ4NDAyVmVyc2lvbiI6Mn0"):
+        return (b"HTTP/1.1 %d Unauthorized\r\nX-X402-Status: %d\r\nX-Accel-Expires: %s\r\n"
+                b"PAYMENT-REQUIRED: %s\r\nX-X402-Challenge: {\"x402Version\":1}\r\nContent-Length: 0\r\n\r\n"
+                % (401 if status == 402 else 403, status, expires, required))
+
+    cases = {"kept": (reply(b"2"), True), "zero": (reply(b"0"), False), "too-long": (reply(b"61"), False),
+             "absolute": (reply(b"@1893456000"), False), "not-a-number": (reply(b"2s"), False),
+             "refused": (reply(b"2", status=403), False), "too-large": (reply(b"2", required=b"A" * 17000), False)}
+    fakes = {name: FakeSidecar(answer) for name, (answer, _) in cases.items()}
+    locations = "".join("""\
+        location = /_x402/fake-%s {
+            internal;
+            proxy_pass http://127.0.0.1:%d/authorize;
+            proxy_buffer_size 32k;
+            proxy_buffers 4 32k;
+        }
+        location /%s { x402 weather; x402_sidecar /_x402/fake-%s; proxy_pass http://backend; }
+""" % (name, fake.port, name, name) for name, fake in fakes.items())
+    nginx = ModuleNginx(str(tmp_path), stack.sidecar.run_dir, stack.backend.port, locations).start()
+    try:
+        for name, (_, kept) in cases.items():
+            first, second = raw_get(nginx, "/" + name), raw_get(nginx, "/" + name)
+            status = 403 if name == "refused" else 402
+            assert first.status == second.status == status, (name, first.raw)
+            assert second.header("PAYMENT-REQUIRED") == first.header("PAYMENT-REQUIRED")
+            assert second.body == first.body
+            assert fakes[name].connections == (1 if kept else 2), name
+    finally:
+        nginx.stop()
+        for fake in fakes.values():
+            fake.stop()
