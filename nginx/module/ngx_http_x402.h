@@ -9,6 +9,7 @@
  * ngx_http_x402_lease.c: lease keys and in-process JWT checks;
  * ngx_http_x402_json.c: the strict JSON scanner the lease checks use;
  * ngx_http_x402_cache.c: the tokens this worker has authenticated;
+ * ngx_http_x402_challenge.c: the 402s this worker may repeat unasked;
  * ngx_http_x402_recheck.c: when to ask the sidecar about a lease, and the
  *     stream recheck exchange while a leased response is open;
  * ngx_http_x402_report.c: the log-phase report datagram.
@@ -120,6 +121,7 @@ typedef struct {
     time_t                     skew;         /* x402_lease_clock_skew */
     ngx_http_x402_report_peer_t  *report;    /* x402_report */
     ngx_addr_t                *recheck_peer; /* x402_recheck_sidecar */
+    ngx_flag_t                 challenge_cache;  /* x402_challenge_cache */
 } ngx_http_x402_loc_conf_t;
 
 
@@ -148,6 +150,7 @@ struct ngx_http_x402_ctx_s {
     unsigned                   failed:1;     /* it broke: fail closed */
     unsigned                   decided:1;
     unsigned                   allowed:1;
+    unsigned                   cached:1;     /* a 402 from the cache */
 
     ngx_str_t                  route;
 
@@ -164,6 +167,14 @@ struct ngx_http_x402_ctx_s {
     ngx_str_t                  lease_id;
     ngx_str_t                  payment_response;
     ngx_str_t                  payment_response_v1;
+
+    /* a 402's PAYMENT-REQUIRED and v1 body (the sidecar's X-X402-Challenge) */
+    ngx_str_t                  required;
+    ngx_str_t                  challenge;
+
+    /* the challenge cache: $x402_cache (HIT, MISS, empty) and the key */
+    ngx_str_t                  cache;
+    ngx_str_t                  cache_key;    /* empty: not an unpaid request */
 
     /* the verified X-X402-* request headers the backend receives */
     ngx_array_t                context;      /* of ngx_table_elt_t */
@@ -201,6 +212,11 @@ ngx_int_t ngx_http_x402_cache_get(ngx_pool_t *pool, ngx_str_t *token,
 void ngx_http_x402_cache_put(ngx_str_t *token, ngx_http_x402_lease_t *lease,
     ngx_log_t *log);
 void ngx_http_x402_cache_free(void);
+ngx_int_t ngx_http_x402_challenge_get(ngx_http_request_t *r,
+    ngx_http_x402_ctx_t *ctx);
+void ngx_http_x402_challenge_put(ngx_http_request_t *r,
+    ngx_http_x402_ctx_t *ctx);
+void ngx_http_x402_challenge_free(void);
 ngx_uint_t ngx_http_x402_lease_recheck_due(ngx_http_x402_lease_t *lease,
     time_t recheck);
 void ngx_http_x402_lease_rechecked(ngx_http_x402_lease_t *lease);

@@ -60,13 +60,12 @@ ngx_http_x402_refuse(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
         return NGX_ERROR;
     }
 
-    if (status == 402 && sr) {
+    /* the sidecar's 402, or the one it let this worker repeat */
+
+    if (status == 402 && (sr || ctx->cached)) {
         ngx_str_set(&expose, NGX_HTTP_X402_EXPOSE);
 
-        h = ngx_http_x402_answer_header(sr, "payment-required");
-
-        if (ngx_http_x402_add_header(r, "PAYMENT-REQUIRED",
-                                     h ? &h->value : NULL)
+        if (ngx_http_x402_add_header(r, "PAYMENT-REQUIRED", &ctx->required)
             != NGX_OK
             || ngx_http_x402_add_header(r, "Access-Control-Expose-Headers",
                                         &expose)
@@ -77,9 +76,8 @@ ngx_http_x402_refuse(ngx_http_request_t *r, ngx_http_x402_ctx_t *ctx)
 
         /* the v1 challenge, as the sidecar copies it into a header */
 
-        h = ngx_http_x402_answer_header(sr, "x-x402-challenge");
-        if (h) {
-            body = h->value;
+        if (ctx->challenge.len) {
+            body = ctx->challenge;
 
         } else {
             ngx_str_set(&body, "{\"x402Version\":1,"

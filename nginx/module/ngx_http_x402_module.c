@@ -14,7 +14,9 @@
  * sidecar starts refusing it) by a timer of its own, or sooner if the
  * sidecar refuses the lease on a stream recheck (ngx_http_x402_recheck.c).
  * The answers are built in ngx_http_x402_answer.c; the log phase reports
- * paid and leased requests to the sidecar (ngx_http_x402_report.c).
+ * paid and leased requests to the sidecar (ngx_http_x402_report.c).  An
+ * unpaid request the sidecar has just refused the same way may be
+ * answered from the worker's challenge cache (ngx_http_x402_challenge.c).
  */
 
 
@@ -31,6 +33,8 @@ typedef struct {
 
 
 static ngx_int_t ngx_http_x402_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_x402_ask(ngx_http_request_t *r,
+    ngx_http_x402_loc_conf_t *xlcf, ngx_http_x402_ctx_t *ctx);
 static ngx_int_t ngx_http_x402_start(ngx_http_request_t *r,
     ngx_http_x402_loc_conf_t *xlcf, ngx_http_x402_ctx_t *ctx);
 static ngx_int_t ngx_http_x402_done(ngx_http_request_t *r, void *data,
@@ -128,6 +132,13 @@ static ngx_command_t  ngx_http_x402_commands[] = {
       0,
       NULL },
 
+    { ngx_string("x402_challenge_cache"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_x402_loc_conf_t, challenge_cache),
+      NULL },
+
     { ngx_string("x402_report"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF
                         |NGX_CONF_TAKE12,
@@ -192,6 +203,7 @@ static ngx_http_x402_field_t  ngx_http_x402_variables[] = {
     { ngx_string("x402_version"), offsetof(ngx_http_x402_ctx_t, version) },
     { ngx_string("x402_lease_id"),
       offsetof(ngx_http_x402_ctx_t, lease_id) },
+    { ngx_string("x402_cache"), offsetof(ngx_http_x402_ctx_t, cache) },
     { ngx_null_string, 0 }
 };
 
@@ -274,13 +286,13 @@ ngx_http_x402_handler(ngx_http_request_t *r)
     }
 
     if (xlcf->keys == NULL) {
-        return ngx_http_x402_start(r, xlcf, ctx);
+        return ngx_http_x402_ask(r, xlcf, ctx);
     }
 
     rc = ngx_http_x402_lease_token(r, xlcf->keys, &token, &ctx->lease_header);
 
     if (rc == NGX_DECLINED) {
-        return ngx_http_x402_start(r, xlcf, ctx);
+        return ngx_http_x402_ask(r, xlcf, ctx);
     }
 
     if (rc == NGX_BUSY) {
@@ -312,6 +324,33 @@ ngx_http_x402_handler(ngx_http_request_t *r)
                    "x402 lease %V checked in process", &lease->jti);
 
     return ngx_http_x402_allow(r, ctx);
+}
+
+
+/*
+ * A request without a lease: the sidecar decides, unless this worker
+ * holds its 402 to the same unpaid request (ngx_http_x402_challenge.c)
+ */
+
+static ngx_int_t
+ngx_http_x402_ask(ngx_http_request_t *r, ngx_http_x402_loc_conf_t *xlcf,
+    ngx_http_x402_ctx_t *ctx)
+{
+    ngx_int_t  rc;
+
+    if (xlcf->challenge_cache) {
+        rc = ngx_http_x402_challenge_get(r, ctx);
+
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        if (rc == NGX_OK) {
+            return ngx_http_x402_refuse(r, ctx);
+        }
+    }
+
+    return ngx_http_x402_start(r, xlcf, ctx);
 }
 
 
@@ -416,6 +455,22 @@ ngx_http_x402_decide(ngx_http_request_t *r, ngx_http_x402_loc_conf_t *xlcf,
             return ngx_http_x402_unavailable(r, ctx,
                                              "a refusal without a valid "
                                              "X-X402-Status");
+        }
+
+        h = ngx_http_x402_answer_header(sr, "payment-required");
+        if (h) {
+            ctx->required = h->value;
+        }
+
+        h = ngx_http_x402_answer_header(sr, "x-x402-challenge");
+        if (h) {
+            ctx->challenge = h->value;
+        }
+
+        /* after a miss, the sidecar may say this 402 can be repeated */
+
+        if (ctx->cache_key.len) {
+            ngx_http_x402_challenge_put(r, ctx);
         }
 
         return ngx_http_x402_refuse(r, ctx);
@@ -1062,6 +1117,7 @@ ngx_http_x402_create_loc_conf(ngx_conf_t *cf)
     conf->skew = NGX_CONF_UNSET;
     conf->report = NGX_CONF_UNSET_PTR;
     conf->recheck_peer = NGX_CONF_UNSET_PTR;
+    conf->challenge_cache = NGX_CONF_UNSET;
 
     return conf;
 }
@@ -1086,6 +1142,7 @@ ngx_http_x402_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                              NGX_HTTP_X402_LEASE_SKEW);
     ngx_conf_merge_ptr_value(conf->report, prev->report, NULL);
     ngx_conf_merge_ptr_value(conf->recheck_peer, prev->recheck_peer, NULL);
+    ngx_conf_merge_value(conf->challenge_cache, prev->challenge_cache, 1);
 
     if (conf->route && conf->keys && conf->recheck
         && conf->recheck_peer == NULL)
@@ -1177,6 +1234,7 @@ static void
 ngx_http_x402_exit_process(ngx_cycle_t *cycle)
 {
     ngx_http_x402_cache_free();
+    ngx_http_x402_challenge_free();
 }
 
 
