@@ -4,8 +4,9 @@
 Seeds are the inputs the unit tests already use: the official SDK's payment headers
 (Tests/X402Tests/Fixtures/vectors.json), SIWX proofs (siwx.json), lease tokens
 (Tests/X402SidecarTests/Fixtures/leases.json), the YAML in the configuration tests and the
-shipped examples, the report lines of UndecodableJobTests, and the Redis replies our store
-scripts read. Each file is named after what it came from; rerunning rewrites the same files.
+shipped examples, the report lines of UndecodableJobTests, the Redis replies our store
+scripts read, and the crash inputs the regression tests keep (Tests/*/Fixtures/fuzz/).
+Each file is named after what it came from; rerunning rewrites the same files.
 
 Structure-aware targets take a leading mode byte (see each target's doc comment): seeds are
 written decoded (JSON), with the mode that re-encodes them, so mutations land in the JSON.
@@ -176,6 +177,16 @@ def json_documents(documents):
             write("json", name, data)
 
 
+def regressions():
+    """Crash inputs kept for the regression tests (Tests/*/Fixtures/fuzz/TARGET-*.bin), as seeds."""
+    targets = [d.name for d in CORPUS.iterdir()]
+    for path in sorted(ROOT.glob("Tests/*/Fixtures/fuzz/*.bin")):
+        target = max((t for t in targets if path.name.startswith(t + "-")), key=len, default=None)
+        if target is None:
+            raise SystemExit(f"{path}: name it after its fuzz target ({', '.join(targets)})")
+        write(target, "regression-" + path.stem, path.read_bytes())
+
+
 def main():
     if CORPUS.exists():
         shutil.rmtree(CORPUS)
@@ -187,6 +198,7 @@ def main():
     reports()
     redis_replies()
     json_documents(documents)
+    regressions()
     for directory in sorted(CORPUS.iterdir()):
         files = list(directory.iterdir())
         print(f"{directory.name}: {len(files)} seeds, {sum(f.stat().st_size for f in files)} bytes")
