@@ -77,10 +77,15 @@ func checkAuthentic(_ claims: LeaseClaims, token: String, kid: String) {
     if reissued.utf8.count <= LeaseLimits.maxTokenBytes {
         require(LeaseToken.authenticate(reissued, keys: keys) == .success(claims), "a reissued token differs")
     }
-    let inside = LeaseExpectation(route: claims.routes[0], host: claims.host, now: claims.notBefore)
-    let verdict = LeaseToken.check(claims, expecting: inside)
-    require(verdict == nil, "a request inside the lease is refused: \(String(describing: verdict))")
-    let late = LeaseExpectation(route: claims.routes[0], host: claims.host, now: claims.expiresAt + inside.clockSkew)
+    // Valid from nbf, and not before its own issue time (iat) either, until exp.
+    let start = max(claims.notBefore, claims.issuedAt)
+    if start < claims.expiresAt {
+        let inside = LeaseExpectation(route: claims.routes[0], host: claims.host, now: start)
+        let verdict = LeaseToken.check(claims, expecting: inside)
+        require(verdict == nil, "a request inside the lease is refused: \(String(describing: verdict))")
+    }
+    var late = LeaseExpectation(route: claims.routes[0], host: claims.host, now: 0)
+    late.now = claims.expiresAt + late.clockSkew
     require(LeaseToken.check(claims, expecting: late)?.reason == .expired, "a request after exp + skew is served")
 }
 
