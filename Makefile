@@ -1,7 +1,7 @@
 # x402-nginx — the two commands in the README are `make demo` and `make test`.
 SWIFT ?= swift
 
-.PHONY: all deps build release module test demo demo-stop vectors bench bench-micro bench-swift callgrind check-config clean
+.PHONY: all deps build release module test fuzz fuzz-seeds demo demo-stop vectors bench bench-micro bench-swift callgrind check-config clean
 
 all: build
 
@@ -21,6 +21,15 @@ module: deps
 ## Every test layer against real Redis (and, as they land, PostgreSQL, nginx and the devnet).
 test: deps
 	deploy/dev/run-tests.sh
+
+## libFuzzer on every parser that reads what others send, FUZZ_SECONDS (default 60) each, from the
+## committed seeds in Fuzz/Corpus; FUZZ_TARGETS="json lease" runs some. Fails on a crash or broken invariant.
+fuzz: deps
+	Fuzz/run.sh $(FUZZ_TARGETS)
+
+## Rewrites Fuzz/Corpus from the test fixtures (after `make vectors`, or when a fixture changes).
+fuzz-seeds:
+	python3 Fuzz/seeds.py
 
 ## Starts the sidecar on the embedded store and pays it with the official x402 Python client.
 demo: deps
@@ -61,4 +70,4 @@ check-config: build
 	$(SWIFT) run x402-sidecar check-config --config config/x402.example.yaml
 
 clean:
-	rm -rf .build .run nginx/module/build
+	rm -rf .build .build-fuzz .run nginx/module/build

@@ -130,6 +130,15 @@ struct RedisLeaseStoreTests {
         }
     }
 
+    /// ZRANGEBYSCORE answers `*0` for a payer without leases; it was read as a null array and the
+    /// revocation failed (found by fuzz-redis-reply; see RESPReaderTests).
+    @Test func revokingAPayerWithoutLeasesRevokesNothing() async throws {
+        let revoked = try await Self.withStore { store, _ in
+            try await store.revoke(payer: Self.randomPayer(), now: Self.now)
+        }
+        #expect(revoked == 0)
+    }
+
     @Test func concurrentRenewalsOneWins() async throws {
         let old = Self.claims()
         let outcomes = try await Self.withStore { first, _ in

@@ -44,3 +44,7 @@ export X402_SIDECAR_BIN="$root/.build/debug/x402-sidecar"
 
 echo "== pytest Tests/module (ngx_http_x402_module in a real nginx: one round trip, leases, reports)"
 .venv/bin/python -m pytest -q Tests/module
+
+# Last, after every test layer has reported; a crash or broken invariant fails the run. CI: 20 s a target.
+echo "== fuzz (libFuzzer on the parsers of untrusted input, ${FUZZ_SECONDS:-20} s per target from Fuzz/Corpus)"
+FUZZ_SECONDS=${FUZZ_SECONDS:-20} Fuzz/run.sh

@@ -76,7 +76,7 @@ public final class RevocationMirror: Service, Sendable {
         repeat {
             let last = state.withLock { $0.lastSequence }
             let reply = try await client.run(Self.poll, keys: [headerKey, logKey], arguments: [String(last)])
-            guard case .array(let items?) = reply, items.count % 2 == 0, let epoch = items[0].string,
+            guard case .array(let items?) = reply, items.count >= 2, items.count % 2 == 0, let epoch = items[0].string,
                 case .integer(let sequence) = items[1]
             else { throw RedisClientError(code: .protocolError, message: "unexpected revocation poll reply") }
             var entries: [(jti: String, until: Int64, sequence: Int64)] = []

@@ -11,7 +11,7 @@ public enum RedisValue: Sendable, Equatable {
     case integer(Int64)
     /// `nil` is the null bulk string.
     case bulk([UInt8]?)
-    /// `nil` is the null array.
+    /// `nil` is the null array; hiredis 0.14 reads `*-1` as its nil reply, so that arrives as `.bulk(nil)`.
     case array([RedisValue]?)
 
     public var string: String? {
@@ -71,7 +71,9 @@ final class RESPReader {
         case REDIS_REPLY_STRING: return .bulk(text())
         case REDIS_REPLY_NIL: return .bulk(nil)
         case REDIS_REPLY_ARRAY:
-            guard value.element != nil else { return .array(nil) }
+            // hiredis allocates no element vector for `*0` (an empty array, e.g. ZRANGEBYSCORE finding
+            // nothing); the null array `*-1` arrives as REDIS_REPLY_NIL, not here.
+            guard value.element != nil else { return .array([]) }
             return .array((0..<value.elements).map { convert(CHiredis_element(reply, $0)) })
         default: return .error("unknown reply type \(value.type)")
         }
