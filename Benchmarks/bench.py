@@ -71,6 +71,9 @@ settlement:
 {lease_top}
 routes:
   bench: {{description: "bench", price: "0.01"}}
+  # The same route without exposure control: the paid rows' cost of holding each payment against
+  # the payer's balance, measured in the same run.
+  unchecked: {{description: "bench, exposure unchecked", price: "0.01", exposure: unchecked}}
 {lease_routes}
   limited:
     description: "one call an hour per address: everything after the first is a 429"
@@ -110,6 +113,7 @@ http {{
         }}
         location /anchor {{ auth_request /_anchor_auth; try_files /ok.json =404; }}
         location /paid {{ set $x402_route bench; include {run}/x402/protect.conf; access_log off; try_files /ok.json =404; }}
+        location /unchecked {{ set $x402_route unchecked; include {run}/x402/protect.conf; access_log off; try_files /ok.json =404; }}
         location /limited {{ set $x402_route limited; include {run}/x402/protect.conf; access_log off; try_files /ok.json =404; }}
 {lease_locations}
     }}
@@ -295,6 +299,10 @@ class Bench:
         count = self.args.payments
         print(f"== signing {count} payments (x402-micro --emit-payments)", flush=True)
         self.emit_payments(payments, count, payer["privateKey"])
+        # Another payer's payments for the route without exposure control (fresh nonces of its own).
+        unchecked_payments = os.path.join(RUN, "payments-unchecked.txt")
+        if self.wanted("paid, fresh payments, exposure unchecked (embedded)"):
+            self.emit_payments(unchecked_payments, count, self.devnet.info["payers"][2]["privateKey"])
         with open(payments) as f:
             replayed = f.readline().strip()
         memory = {}
@@ -317,6 +325,8 @@ class Bench:
                                   dict(TARGET="/paid", HEADER_NAME="PAYMENT-SIGNATURE", HEADER_VALUE=replayed), 402)
                 self.scenario(f"paid, fresh payments ({store})", workers, base, dict(TARGET="/paid", PAYMENTS=payments),
                               200)
+                self.scenario(f"paid, fresh payments, exposure unchecked ({store})", workers, base,
+                              dict(TARGET="/unchecked", PAYMENTS=unchecked_payments), 200)
                 requests.get(base + "/limited")  # the hour's one call
                 self.scenario(f"rate-limited → 429 ({store})", workers, base, dict(TARGET="/limited"), 429)
                 bench_leases.scenarios(self, workers, base, store)
