@@ -74,10 +74,11 @@ struct ExposureTable {
 
     /// The payer's exposure now (expired entries dropped first).
     mutating func pending(_ payer: String, now: Int64) -> UInt128 {
-        guard var record = payers[payer] else { return 0 }
-        Self.prune(&record, now: now)
-        payers[payer] = record.entries.isEmpty ? nil : record
-        return record.total
+        guard payers[payer] != nil else { return 0 }
+        return update(payer) { record in
+            Self.prune(&record, now: now)
+            return record.total
+        }
     }
 
     /// The amount held for `nonce` and still counting, if any.
@@ -91,39 +92,46 @@ struct ExposureTable {
     mutating func hold(_ payer: String, nonce: String, _ hold: ExposureHold, until: Int64, now: Int64)
         -> ExposureOutcome
     {
-        var record = payers[payer] ?? Payer()
-        Self.prune(&record, now: now)
-        if record.entries[nonce] != nil {
-            payers[payer] = record
+        update(payer) { record in
+            Self.prune(&record, now: now)
+            if record.entries[nonce] != nil { return .held }
+            let (total, overflow) = record.total.addingReportingOverflow(hold.amount)
+            if let limit = hold.limit, overflow || total > limit { return .overLimit(pending: record.total) }
+            record.total = overflow ? .max : total
+            record.entries[nonce] = Entry(amount: hold.amount, until: until)
+            record.expiries.insert(Expiry(until: until, nonce: nonce))
             return .held
         }
-        let (total, overflow) = record.total.addingReportingOverflow(hold.amount)
-        if let limit = hold.limit, overflow || total > limit {
-            payers[payer] = record.entries.isEmpty ? nil : record
-            return .overLimit(pending: record.total)
-        }
-        record.total = overflow ? .max : total
-        record.entries[nonce] = Entry(amount: hold.amount, until: until)
-        record.expiries.insert(Expiry(until: until, nonce: nonce))
-        payers[payer] = record
-        return .held
     }
 
     /// A settled payment keeps counting until `until` (now plus the balance cache's lifetime): a
     /// balance read before the transfer still includes it.
     mutating func settle(_ payer: String, nonce: String, until: Int64) {
-        guard var record = payers[payer], var entry = record.entries[nonce] else { return }
-        entry.until = min(entry.until, until)
-        record.entries[nonce] = entry
-        record.expiries.insert(Expiry(until: entry.until, nonce: nonce))
-        payers[payer] = record
+        guard payers[payer]?.entries[nonce] != nil else { return }
+        update(payer) { record in
+            guard var entry = record.entries[nonce] else { return }
+            entry.until = min(entry.until, until)
+            record.entries[nonce] = entry
+            record.expiries.insert(Expiry(until: entry.until, nonce: nonce))
+        }
     }
 
     /// The payment will not be settled (its request was refused): it stops counting now.
     mutating func release(_ payer: String, nonce: String) {
-        guard var record = payers[payer], let entry = record.entries.removeValue(forKey: nonce) else { return }
-        record.total -= entry.amount
-        payers[payer] = record.entries.isEmpty ? nil : record
+        guard payers[payer]?.entries[nonce] != nil else { return }
+        update(payer) { record in
+            guard let entry = record.entries.removeValue(forKey: nonce) else { return }
+            record.total -= entry.amount
+        }
+    }
+
+    /// Runs `body` on the payer's record in place, and drops a record left empty. In place: a copy
+    /// taken out of `payers` and written back would copy all of the payer's entries on the first
+    /// change (copy on write), once per payment — quadratic in the payer's unsettled payments.
+    private mutating func update<Result>(_ payer: String, _ body: (inout Payer) -> Result) -> Result {
+        let result = body(&payers[payer, default: Payer()])
+        if payers[payer]?.entries.isEmpty ?? false { payers.removeValue(forKey: payer) }
+        return result
     }
 
     private static func prune(_ record: inout Payer, now: Int64) {
